@@ -1,0 +1,29 @@
+# ekklesia — every target works from a fresh clone: the virtualenv is created on demand.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: test lint typecheck bench clean
+
+# Reinstall only when the dependency list changes; an editable install picks up code edits.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@$(PY) -m pip install -q -e '.[test,dev]'
+	@touch $@
+
+test: $(STAMP)
+	@$(PY) -m pytest
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check protocol node simulations tests bench
+
+typecheck: $(STAMP)
+	@$(VENV)/bin/mypy --strict protocol
+
+bench: $(STAMP)
+	@$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Canonical msgpack: the one byte representation of every wire and storage value.
+
+The canonical form is what `msgpack` produces with bin/str distinction on and the
+smallest encoding of every integer and length. Values are built only from
+``None``, ``bool``, ``int`` (−2^63 … 2^64−1), ``bytes``, ``str`` and arrays.
+There are no maps, floats or extension types: a struct is a positional array, so
+"field order" and "field count" are the whole schema.
+
+Decoding is strict. It checks the size first, then lets msgpack parse with length
+limits, rejects trailing bytes, floats, maps, ext types and excessive depth, and
+finally re-encodes: input that does not equal the re-encoding (a non-minimal
+integer, a str8 where a fixstr fits, ...) is rejected. Every failure raises
+`DecodeError` with a reason and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import msgpack
+
+from protocol.errors import DecodeError
+from protocol.limits import MAX_DEPTH
+
+Value = None | bool | int | bytes | str | list[Any] | tuple[Any, ...]
+
+_I64_MIN = -(2**63)
+_U64_MAX = 2**64 - 1
+
+
+def _reject_ext(code: int, data: bytes) -> NoReturn:
+    raise DecodeError(f"extension type {code} is not allowed")
+
+
+def pack(value: Value) -> bytes:
+    """Encode a value canonically. Raises `DecodeError` for values outside the model
+    (so that a caller never produces bytes it would refuse to read back)."""
+    _check_value(value, 0, encode=True)
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack(data: bytes, max_size: int) -> Any:
+    """Decode canonical bytes of at most `max_size` bytes into a value tree (lists)."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise DecodeError(f"{len(data)} bytes exceeds the limit of {max_size}")
+    if not data:
+        raise DecodeError("empty input")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            max_str_len=max_size,
+            max_bin_len=max_size,
+            max_array_len=max_size,
+            max_map_len=0,
+            max_ext_len=0,
+            ext_hook=_reject_ext,
+        )
+    except DecodeError:
+        raise
+    except msgpack.ExtraData:
+        raise DecodeError("trailing bytes after the value") from None
+    except UnicodeDecodeError:
+        raise DecodeError("string is not valid UTF-8") from None
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise DecodeError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
+    _check_value(value, 0, encode=False)
+    if msgpack.packb(value, use_bin_type=True) != data:
+        raise DecodeError("non-canonical encoding")
+    return value
+
+
+def _check_value(value: Any, depth: int, *, encode: bool) -> None:
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
+    if value is None or isinstance(value, bool | bytes | str):
+        return
+    if isinstance(value, int):
+        if not _I64_MIN <= value <= _U64_MAX:
+            raise DecodeError("integer out of the 64-bit range")
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_value(item, depth + 1, encode=encode)
+        return
+    if isinstance(value, float):
+        raise DecodeError("floats are not allowed")
+    if isinstance(value, dict):
+        raise DecodeError("maps are not allowed")
+    raise DecodeError(f"type {type(value).__name__} cannot be encoded")
