@@ -1,0 +1,196 @@
+"""Mempool logic: admission, ordering, reaping and recheck of pending transactions.
+
+Pure: the node owns the queue's lifetime and feeds it state through three callables,
+so the same logic runs under the simulator. A transaction is admitted when
+
+1. the pool accepts new work (not syncing, under its caps),
+2. its hash was not seen recently (dedup survives a tx leaving the pool, so a gossip
+   echo of a committed tx is not re-admitted),
+3. its nonce is exactly the sender's next pending nonce (committed nonce plus the
+   sender's pending txs): nonces are contiguous per sender, so a pool never holds a
+   tx that cannot be included,
+4. the stateless check passes (size, chain id, signatures — verified once, through
+   the shared `VerifyCache`, so block execution does not verify it again),
+5. the stateful check (the governance `check_tx` against committed state) passes.
+
+Reaping takes senders round-robin in order of their oldest pending tx, each sender's
+txs in nonce order, up to a byte and count budget — so one busy sender cannot starve
+the rest and every reaped list is valid nonce-wise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from protocol.types import Tx
+
+Check = Callable[[Tx], str | None]  # None = ok, else the reason for refusal
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolLimits:
+    max_txs: int = 20_000
+    max_bytes: int = 64 * 1024 * 1024
+    max_per_sender: int = 256
+    seen_cache: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    accepted: bool
+    reason: str = ""
+    tx_hash: bytes = b""
+
+
+@dataclass(slots=True)
+class _Entry:
+    tx: Tx
+    size: int
+    seq: int  # arrival order, for round-robin fairness
+
+
+class Mempool:
+    def __init__(
+        self,
+        *,
+        stateless_check: Check,
+        stateful_check: Check,
+        account_nonce: Callable[[bytes], int],
+        limits: MempoolLimits | None = None,
+    ) -> None:
+        self.limits = limits or MempoolLimits()
+        self._stateless = stateless_check
+        self._stateful = stateful_check
+        self._account_nonce = account_nonce
+        self._by_hash: dict[bytes, _Entry] = {}
+        self._by_sender: dict[bytes, list[_Entry]] = {}  # each list in nonce order
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._bytes = 0
+        self._seq = 0
+        self.syncing = False
+
+    # ------------------------------------------------------------ queries
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def __contains__(self, tx_hash: object) -> bool:
+        return tx_hash in self._by_hash
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def pending_nonce(self, sender: bytes) -> int:
+        entries = self._by_sender.get(sender)
+        return entries[-1].tx.nonce + 1 if entries else self._account_nonce(sender)
+
+    # ------------------------------------------------------------ admission
+
+    def add(self, tx: Tx) -> Admission:
+        encoded = tx.encode()
+        encoded_len = len(encoded)
+        tx_hash = hashlib.sha256(encoded).digest()
+        if self.syncing:
+            return Admission(False, "node is syncing; submit to a node that is caught up", tx_hash)
+        if tx_hash in self._by_hash or tx_hash in self._seen:
+            return Admission(False, "duplicate transaction", tx_hash)
+        if len(self._by_hash) >= self.limits.max_txs or self._bytes + encoded_len > self.limits.max_bytes:
+            return Admission(False, "mempool is full; retry later", tx_hash)
+        entries = self._by_sender.get(tx.sender, [])
+        if len(entries) >= self.limits.max_per_sender:
+            return Admission(False, f"sender already has {len(entries)} pending transactions", tx_hash)
+        # The nonce test is a state read; signatures cost ~70 µs: cheap refusals first.
+        expected = self.pending_nonce(tx.sender)
+        if tx.nonce != expected:
+            return Admission(False, f"nonce {tx.nonce} is not the next one ({expected})", tx_hash)
+        reason = self._stateless(tx)
+        if reason is not None:
+            return Admission(False, reason, tx_hash)
+        reason = self._stateful(tx)
+        if reason is not None:
+            return Admission(False, reason, tx_hash)
+        entry = _Entry(tx, encoded_len, self._seq)
+        self._seq += 1
+        self._by_hash[tx_hash] = entry
+        self._by_sender.setdefault(tx.sender, []).append(entry)
+        self._bytes += encoded_len
+        self._remember(tx_hash)
+        return Admission(True, "", tx_hash)
+
+    def _remember(self, tx_hash: bytes) -> None:
+        self._seen[tx_hash] = None
+        self._seen.move_to_end(tx_hash)
+        while len(self._seen) > self.limits.seen_cache:
+            self._seen.popitem(last=False)
+
+    # ------------------------------------------------------------ proposing
+
+    def reap(self, max_bytes: int, max_txs: int) -> list[Tx]:
+        """Transactions for a proposal: fair across senders, nonce order within each."""
+        queues = sorted(self._by_sender.values(), key=lambda es: es[0].seq)
+        cursors = [0] * len(queues)
+        out: list[Tx] = []
+        budget = max_bytes
+        active = list(range(len(queues)))
+        while active and len(out) < max_txs:
+            still = []
+            for qi in active:
+                entry = queues[qi][cursors[qi]]
+                if entry.size > budget:
+                    continue  # a sender's later nonces cannot skip this one
+                out.append(entry.tx)
+                budget -= entry.size
+                cursors[qi] += 1
+                if cursors[qi] < len(queues[qi]):
+                    still.append(qi)
+                if len(out) >= max_txs:
+                    break
+            active = still
+        return out
+
+    # ------------------------------------------------------------ after a block
+
+    def update(self, committed: Iterable[Tx]) -> int:
+        """Drop committed txs, then every tx whose nonce the chain has passed or whose
+        sender's earlier pending nonce vanished. Returns how many were evicted beyond
+        the committed ones. Cheap: nonces only, no signature or state re-execution."""
+        for tx in committed:
+            self._remember(tx.hash)
+            entry = self._by_hash.get(tx.hash)
+            if entry is not None:
+                self._drop(entry)
+        evicted = 0
+        for sender in sorted(self._by_sender):
+            entries = self._by_sender[sender]
+            expected = self._account_nonce(sender)
+            keep: list[_Entry] = []
+            for entry in entries:
+                if entry.tx.nonce == expected:
+                    keep.append(entry)
+                    expected += 1
+                else:
+                    evicted += 1
+                    self._by_hash.pop(entry.tx.hash, None)
+                    self._bytes -= entry.size
+            if keep:
+                self._by_sender[sender] = keep
+            else:
+                del self._by_sender[sender]
+        return evicted
+
+    def _drop(self, entry: _Entry) -> None:
+        del self._by_hash[entry.tx.hash]
+        self._bytes -= entry.size
+        entries = self._by_sender[entry.tx.sender]
+        entries.remove(entry)
+        if not entries:
+            del self._by_sender[entry.tx.sender]
+
+    def clear(self) -> None:
+        self._by_hash.clear()
+        self._by_sender.clear()
+        self._bytes = 0
