@@ -1,0 +1,72 @@
+"""`unsafe_reset`: set a LevelDB store aside and start empty, keeping the sign-state.
+
+This is the documented remedy for a refused store. It deletes nothing: the old
+directory is renamed next to the new one for diagnosis or manual recovery. The
+validator sign-state is carried over only when it can be read with every check on;
+a possibly stale sign-state is worse than none, because a validator that trusts it
+could sign twice at a height it already signed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from node.storage.backend import LevelDBBackend
+from node.storage.errors import CorruptStore, StorageError
+from node.storage.layout import SIGN_STATE
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ResetResult:
+    moved_to: Path | None  # where the old directory now is (None: there was none)
+    sign_state_kept: bool  # False: no sign-state, or it could not be read safely
+
+
+def unsafe_reset(path: str | Path, *, keep_sign_state: bool = True) -> ResetResult:
+    """Rename the store directory `path` to `<path>.reset-<UTC time>` and create an
+    empty store at `path` holding only the old sign-state (when readable and wanted).
+    Raises `StoreLocked` if a running node holds the store."""
+    path = Path(path)
+    if not path.exists():
+        return ResetResult(None, False)
+    sign_state = _read_sign_state(path) if keep_sign_state else None
+    aside = _aside_name(path)
+    path.rename(aside)
+    fresh = LevelDBBackend(path)
+    try:
+        if sign_state is not None:
+            fresh.write([(SIGN_STATE, sign_state)], sync=True)
+    finally:
+        fresh.close()
+    log.warning("store reset", moved_to=str(aside), sign_state_kept=sign_state is not None)
+    return ResetResult(aside, sign_state is not None)
+
+
+def _read_sign_state(path: Path) -> bytes | None:
+    try:
+        backend = LevelDBBackend(path)
+    except CorruptStore as exc:
+        log.warning("sign-state unreadable, not carried over", reason=exc.reason)
+        return None
+    try:
+        return backend.get(SIGN_STATE)
+    except CorruptStore as exc:
+        log.warning("sign-state unreadable, not carried over", reason=exc.reason)
+        return None
+    finally:
+        backend.close()
+
+
+def _aside_name(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1000):
+        candidate = path.with_name(f"{path.name}.reset-{stamp}" + (f"-{n}" if n else ""))
+        if not candidate.exists():
+            return candidate
+    raise StorageError(f"no free name to move {path} aside")

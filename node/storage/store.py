@@ -1,0 +1,488 @@
+"""`NodeStore`: blocks, commits, governance state, tx index, consensus sign-state and
+WAL, and node metadata in one ordered key-value store (layout in `layout.py`).
+
+Write discipline, which is what makes crash recovery trivial:
+- a committed block and everything it implies (block, commit, hash and tx indexes,
+  state write set, app hash, new head, removal of the finished height's WAL) is ONE
+  synced batch, so the store is always at a block boundary;
+- sign-state and WAL writes are synced before returning, and the node sends the
+  vote they protect only after that;
+- pruning is separate, unsynced, and each chunk moves the prune base in the same
+  batch as its deletions, so an interrupted prune leaves a consistent store.
+
+Threading: one writer for everything except `prune`, which may run in a worker
+thread at the same time (it only touches heights far below the head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from node.storage import check
+from node.storage import layout as L
+from node.storage.backend import Backend, LevelDBBackend, MemoryBackend, Ops
+from node.storage.check import StateHasher
+from node.storage.errors import CorruptStore, GenesisMismatch, StorageError
+from node.storage.records import MAX_TX_INFO, ChainHead, StoreIdentity, TxLocation, TxResult
+from node.storage.view import StateView
+from protocol.errors import DecodeError
+from protocol.kv import WriteSet
+from protocol.types import ZERO_HASH, Block, Commit
+from protocol.wire import Struct
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_PRUNE_CHUNK = 100  # heights per prune batch: bounded memory and batch size
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo:
+    schema_version: int
+    chain_id: str
+    genesis_hash: bytes
+    base_height: int  # lowest height whose block is still stored (1 if never pruned)
+    last_height: int  # 0: only the genesis state
+    last_block_hash: bytes  # ZERO_HASH at height 0
+    app_hash: bytes  # after executing last_height
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    pruned: int  # heights removed by this call
+    base_height: int  # lowest retained height afterwards
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusRecovery:
+    """What the consensus engine restarts from: the height in progress, the last
+    persisted sign-state and that height's WAL records in append order."""
+
+    height: int
+    sign_state: bytes | None
+    wal: list[bytes]
+
+
+class NodeStore:
+    """Use `NodeStore.open(...)`, `open_leveldb(...)` or `memory(...)`; they run the
+    consistency check and refuse (raise a `StorageError`) on a bad store."""
+
+    def __init__(self, backend: Backend, loaded: check.Loaded) -> None:
+        self._backend = backend
+        self._identity = loaded.identity
+        self._head = loaded.head
+        self._base = loaded.base
+        self._wal_next: dict[int, int] = {}
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        backend: Backend,
+        *,
+        chain_id: str | None = None,
+        genesis_hash: bytes | None = None,
+        verify_state: StateHasher | None = None,
+        deep: bool = False,
+    ) -> NodeStore:
+        """Check the store and wrap it. `chain_id`/`genesis_hash`, when given, must match
+        an initialised store. `verify_state` recomputes the app hash from the state
+        (cost: one pass over the state). `deep` reads every record (cost: the whole
+        store). On refusal the backend is closed and the error says why and what to do."""
+        try:
+            loaded = check.load_and_check(
+                backend,
+                chain_id=chain_id,
+                genesis_hash=genesis_hash,
+                verify_state=verify_state,
+                deep=deep,
+            )
+        except StorageError as exc:
+            backend.close()
+            log.error(
+                "store refused", reason=exc.reason, remedy=exc.remedy, error=type(exc).__name__
+            )
+            raise
+        except BaseException:
+            backend.close()
+            raise
+        store = cls(backend, loaded)
+        log.info("store opened", last_height=store.last_height, base_height=store.base_height)
+        return store
+
+    @classmethod
+    def open_leveldb(
+        cls,
+        path: str | Path,
+        *,
+        chain_id: str | None = None,
+        genesis_hash: bytes | None = None,
+        verify_state: StateHasher | None = None,
+        deep: bool = False,
+        backend_options: dict[str, Any] | None = None,
+    ) -> NodeStore:
+        """Open (creating if missing) the LevelDB store in directory `path`, as `open`.
+        `backend_options` go to `LevelDBBackend` (cache and buffer sizes)."""
+        backend = LevelDBBackend(path, **(backend_options or {}))
+        return cls.open(
+            backend,
+            chain_id=chain_id,
+            genesis_hash=genesis_hash,
+            verify_state=verify_state,
+            deep=deep,
+        )
+
+    @classmethod
+    def memory(cls, *, chain_id: str | None = None, genesis_hash: bytes | None = None) -> NodeStore:
+        """A new, empty in-memory store (for tests and simulations)."""
+        return cls.open(MemoryBackend(), chain_id=chain_id, genesis_hash=genesis_hash)
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def check_consistency(
+        self, *, verify_state: StateHasher | None = None, deep: bool = False
+    ) -> None:
+        """Re-run the startup check (e.g. from an operator command); raises on damage."""
+        ident = self._identity
+        check.load_and_check(
+            self._backend,
+            chain_id=ident.chain_id if ident else None,
+            genesis_hash=ident.genesis_hash if ident else None,
+            verify_state=verify_state,
+            deep=deep,
+        )
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> NodeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ metadata
+
+    @property
+    def initialized(self) -> bool:
+        return self._head is not None
+
+    @property
+    def head(self) -> ChainHead | None:
+        return self._head
+
+    @property
+    def last_height(self) -> int:
+        """Last committed height; 0 with only the genesis state (or before genesis)."""
+        return self._head.height if self._head else 0
+
+    @property
+    def last_block_hash(self) -> bytes:
+        return self._head.block_hash if self._head else ZERO_HASH
+
+    @property
+    def app_hash(self) -> bytes | None:
+        """App hash after the last committed height; None before genesis."""
+        return self._head.app_hash if self._head else None
+
+    @property
+    def base_height(self) -> int:
+        return self._base
+
+    @property
+    def chain_id(self) -> str | None:
+        return self._identity.chain_id if self._identity else None
+
+    @property
+    def genesis_hash(self) -> bytes | None:
+        return self._identity.genesis_hash if self._identity else None
+
+    @property
+    def info(self) -> StoreInfo | None:
+        if self._identity is None or self._head is None:
+            return None
+        return StoreInfo(
+            L.SCHEMA_VERSION,
+            self._identity.chain_id,
+            self._identity.genesis_hash,
+            self._base,
+            self._head.height,
+            self._head.block_hash,
+            self._head.app_hash,
+        )
+
+    # ------------------------------------------------------------ state
+
+    def state_view(self) -> StateView:
+        return StateView(self._backend)
+
+    def init_genesis(
+        self, chain_id: str, genesis_hash: bytes, write_set: WriteSet, app_hash: bytes
+    ) -> None:
+        """Record the chain identity and the genesis state (height 0) in one synced batch.
+        Only on a new store."""
+        if self._identity is not None:
+            if (self._identity.chain_id, self._identity.genesis_hash) != (chain_id, genesis_hash):
+                raise GenesisMismatch(
+                    f"the store is already initialised for chain {self._identity.chain_id!r}"
+                )
+            raise StorageError("the store is already initialised; genesis is applied once")
+        identity = StoreIdentity(chain_id, genesis_hash)
+        head = ChainHead(0, ZERO_HASH, app_hash)
+        _checked(identity)
+        _checked(head)
+        ops: list[tuple[bytes, bytes | None]] = [
+            (L.META_SCHEMA, L.u32(L.SCHEMA_VERSION)),
+            (L.META_IDENTITY, identity.encode()),
+            (L.META_HEAD, head.encode()),
+            (L.app_hash_key(0), app_hash),
+        ]
+        ops += _state_ops(write_set)
+        self._backend.write(ops, sync=True)
+        self._identity, self._head = identity, head
+        log.info("genesis stored", chain_id=chain_id, app_hash=app_hash.hex())
+
+    # ------------------------------------------------------------ committing
+
+    def commit_block(
+        self,
+        block: Block,
+        commit: Commit,
+        write_set: WriteSet,
+        app_hash: bytes,
+        tx_results: Sequence[TxResult],
+    ) -> None:
+        """Store the next block with its commit, the state writes of executing it, its
+        transactions' results and the resulting app hash: one synced batch. Raises
+        ValueError (writing nothing) if it is not the next block on the stored chain."""
+        ident, head = self._identity, self._head
+        if ident is None or head is None:
+            raise StorageError("commit_block before init_genesis")
+        h = head.height + 1
+        _check_next(block, commit, app_hash, tx_results, ident, head)
+        block_hash = block.hash
+        new_head = ChainHead(h, block_hash, app_hash)
+        ops: list[tuple[bytes, bytes | None]] = [
+            (L.block_key(h), block.encode()),
+            (L.commit_key(h), commit.encode()),
+            (L.hash_index_key(block_hash), L.u64(h)),
+            (L.app_hash_key(h), app_hash),
+        ]
+        for i, (tx, result) in enumerate(zip(block.txs, tx_results, strict=True)):
+            ops.append((L.tx_key(tx.hash), TxLocation(h, i, result.code, result.info).encode()))
+        ops += _state_ops(write_set)
+        ops.append((L.META_HEAD, new_head.encode()))
+        ops += self._finished_wal(h)
+        self._backend.write(ops, sync=True)
+        self._head = new_head
+        for done in [k for k in self._wal_next if k <= h]:
+            del self._wal_next[done]
+        log.debug("block committed", height=h, txs=len(block.txs), writes=len(write_set))
+
+    def _finished_wal(self, height: int) -> Ops:
+        """Deletes of every WAL record at or below `height` (w/ keys sort by height)."""
+        dels: list[tuple[bytes, bytes | None]] = []
+        for key, _ in self._backend.iterate(L.WAL):
+            if L.wal_height(key) > height:
+                break
+            dels.append((key, None))
+        return dels
+
+    # ------------------------------------------------------------ reading the chain
+
+    def block(self, height: int) -> Block | None:
+        """The block at `height`, or None if not committed yet or pruned."""
+        if height < 1:
+            return None
+        return check.read_block(self._backend, height)
+
+    def commit(self, height: int) -> Commit | None:
+        """The commit this node stored for block `height` (its own +2/3 precommits)."""
+        if height < 1:
+            return None
+        return check.read_commit(self._backend, height)
+
+    def block_height(self, block_hash: bytes) -> int | None:
+        raw = self._backend.get(L.hash_index_key(block_hash))
+        if raw is None:
+            return None
+        return check.decode_height_value(raw, L.hash_index_key(block_hash), "hash index")
+
+    def block_by_hash(self, block_hash: bytes) -> Block | None:
+        height = self.block_height(block_hash)
+        if height is None:
+            return None
+        block = self.block(height)
+        if block is not None and block.hash != block_hash:
+            raise CorruptStore(
+                f"the hash index points {block_hash.hex()} at height {height}, "
+                "which holds another block"
+            )
+        return block
+
+    def app_hash_at(self, height: int) -> bytes | None:
+        """The app hash after executing `height` (0: genesis), while retained."""
+        if height < 0:
+            return None
+        return self._backend.get(L.app_hash_key(height))
+
+    def tx_location(self, tx_hash: bytes) -> TxLocation | None:
+        return check.decode_record(self._backend, L.tx_key(tx_hash), TxLocation, "tx index entry")
+
+    # ------------------------------------------------------------ consensus durability
+
+    def save_sign_state(self, sign_state: bytes) -> None:
+        """Replace the sign-state; durable when this returns."""
+        self.persist_consensus(sign_state=sign_state)
+
+    def sign_state(self) -> bytes | None:
+        return self._backend.get(L.SIGN_STATE)
+
+    def wal_append(self, height: int, record: bytes) -> None:
+        """Append a WAL record for `height`; durable when this returns."""
+        self.persist_consensus(wal=[(height, record)])
+
+    def persist_consensus(
+        self, *, sign_state: bytes | None = None, wal: Sequence[tuple[int, bytes]] = ()
+    ) -> None:
+        """Sign-state and/or WAL records in one synced batch (one fsync for both when
+        the engine asks for both before a send)."""
+        ops: list[tuple[bytes, bytes | None]] = []
+        if sign_state is not None:
+            ops.append((L.SIGN_STATE, sign_state))
+        seqs = dict(self._wal_next)
+        for height, record in wal:
+            seq = seqs[height] if height in seqs else self._wal_first_free(height)
+            ops.append((L.wal_key(height, seq), record))
+            seqs[height] = seq + 1
+        if not ops:
+            return
+        self._backend.write(ops, sync=True)
+        self._wal_next = seqs  # only after the write, so a failed write reuses the numbers
+
+    def _wal_first_free(self, height: int) -> int:
+        last = -1
+        for key, _ in self._backend.iterate(L.wal_prefix(height)):
+            last = L.read_u32(key[-4:])
+        return last + 1
+
+    def wal_records(self, height: int) -> list[bytes]:
+        """The WAL records of `height` in append order."""
+        return [value for _, value in self._backend.iterate(L.wal_prefix(height))]
+
+    def consensus_recovery(self) -> ConsensusRecovery:
+        height = self.last_height + 1
+        return ConsensusRecovery(height, self.sign_state(), self.wal_records(height))
+
+    # ------------------------------------------------------------ pruning
+
+    def prune(
+        self,
+        keep_last: int,
+        *,
+        chunk: int = DEFAULT_PRUNE_CHUNK,
+        limit: int | None = None,
+        compact: bool = True,
+    ) -> PruneResult:
+        """Delete blocks, commits, app hashes, hash and tx index entries of all heights
+        below `last_height - keep_last + 1`, in batches of `chunk` heights, at most
+        `limit` heights per call; then compact the freed block/commit/app-hash ranges.
+        State is never pruned. Safe to run in a worker thread while the node commits."""
+        if keep_last < 1:
+            raise ValueError("keep_last must be at least 1: the head block is always kept")
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        target = self.last_height - keep_last + 1
+        if limit is not None:
+            target = min(target, self._base + limit)
+        start = self._base
+        while self._base < target:
+            lo, hi = self._base, min(target, self._base + chunk)
+            ops = self._prune_ops(lo, hi)
+            ops.append((L.META_BASE, L.u64(hi)))
+            # Not synced: a prune lost in a crash is simply redone.
+            self._backend.write(ops, sync=False)
+            self._base = hi
+        pruned = self._base - start
+        if pruned and compact:
+            for prefix in (L.BLOCK, L.COMMIT, L.APP_HASH):
+                self._backend.compact_range(prefix, prefix + L.u64(self._base))
+        if pruned:
+            log.info("pruned", heights=pruned, base_height=self._base)
+        return PruneResult(pruned, self._base)
+
+    def _prune_ops(self, lo: int, hi: int) -> list[tuple[bytes, bytes | None]]:
+        ops: list[tuple[bytes, bytes | None]] = []
+        for h in range(lo, hi):
+            block = check.read_block(self._backend, h)
+            if block is not None:
+                ops.append((L.hash_index_key(block.hash), None))
+                for tx in block.txs:
+                    loc = self.tx_location(tx.hash)
+                    if loc is not None and loc.height == h:  # not a later re-inclusion
+                        ops.append((L.tx_key(tx.hash), None))
+            ops += [(L.block_key(h), None), (L.commit_key(h), None), (L.app_hash_key(h), None)]
+        return ops
+
+    def compact_range(self, start: bytes | None = None, stop: bytes | None = None) -> None:
+        """Compact the raw key range [start, stop) (None: open end); see layout.py."""
+        self._backend.compact_range(start, stop)
+
+
+def _state_ops(write_set: WriteSet) -> list[tuple[bytes, bytes | None]]:
+    ops: list[tuple[bytes, bytes | None]] = []
+    for key, value in write_set:
+        if type(key) is not bytes or not (value is None or type(value) is bytes):
+            raise TypeError("a write set holds (bytes, bytes | None) pairs")
+        ops.append((L.state_key(key), value))
+    return ops
+
+
+def _check_next(
+    block: Block,
+    commit: Commit,
+    app_hash: bytes,
+    tx_results: Sequence[TxResult],
+    ident: StoreIdentity,
+    head: ChainHead,
+) -> None:
+    h = head.height + 1
+    if block.height != h:
+        raise ValueError(f"expected block {h}, got block {block.height}")
+    if block.header.chain_id != ident.chain_id:
+        raise ValueError(
+            f"block is for chain {block.header.chain_id!r}, the store for {ident.chain_id!r}"
+        )
+    if block.header.prev_hash != head.block_hash:
+        raise ValueError(f"block {h} does not build on the stored block {head.height}")
+    if block.header.app_hash != head.app_hash:
+        raise ValueError(f"block {h} carries an app hash other than the stored state's")
+    if commit.height != h or commit.block_hash != block.hash:
+        raise ValueError(f"the commit is not for block {h}")
+    if len(app_hash) != 32:
+        raise ValueError("app_hash must be 32 bytes")
+    if len(tx_results) != len(block.txs):
+        raise ValueError(f"{len(tx_results)} tx results for {len(block.txs)} transactions")
+    for r in tx_results:
+        if not 0 <= r.code < 2**32 or len(r.info.encode()) > MAX_TX_INFO:
+            raise ValueError(
+                f"tx result {r!r} out of bounds (code u32, info <= {MAX_TX_INFO} bytes)"
+            )
+
+
+def _checked(record: Struct) -> Struct:
+    """A record that will decode again: constructing a wire struct does not check
+    bounds (only decoding does), and a record that cannot be read back must never be
+    written."""
+    try:
+        type(record).decode(record.encode())
+    except DecodeError as exc:
+        raise ValueError(exc.reason) from None
+    return record
