@@ -36,7 +36,10 @@ def pack(value: Value) -> bytes:
     """Encode a value canonically. Raises `DecodeError` for values outside the model
     (so that a caller never produces bytes it would refuse to read back)."""
     _check_value(value, 0, encode=True)
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+    try:
+        return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+    except UnicodeEncodeError:  # a str holding lone surrogates has no UTF-8 form
+        raise DecodeError("string is not valid UTF-8") from None
 
 
 def unpack(data: bytes, max_size: int) -> Any:
@@ -48,15 +51,19 @@ def unpack(data: bytes, max_size: int) -> Any:
         raise DecodeError(f"{len(data)} bytes exceeds the limit of {max_size}")
     if not data:
         raise DecodeError("empty input")
+    # No string, byte string or array can be longer than the input that holds it;
+    # bounding lengths by the input (not by `max_size`) keeps msgpack from
+    # preallocating a huge array for a few bytes that merely claim one.
+    limit = len(data)
     try:
         value = msgpack.unpackb(
             data,
             raw=False,
             use_list=True,
             strict_map_key=True,
-            max_str_len=max_size,
-            max_bin_len=max_size,
-            max_array_len=max_size,
+            max_str_len=limit,
+            max_bin_len=limit,
+            max_array_len=limit,
             max_map_len=0,
             max_ext_len=0,
             ext_hook=_reject_ext,

@@ -31,7 +31,6 @@ from protocol.wire import (
     HASH,
     PUBKEY,
     SIGNATURE,
-    U32,
     U64,
     Bytes,
     Enum,
@@ -83,7 +82,11 @@ class Tx(Struct):
             raise ValueError("the sender cannot also co-sign")
 
     def signing_payload(self) -> bytes:
-        return codec.pack([self.chain_id, self.sender, self.nonce, self.kind, self.body])
+        """What the sender and every co-signer sign. It names the co-signers (not their
+        signatures), so a co-signature can be neither stripped nor added by a relayer:
+        either changes the payload and invalidates every signature."""
+        signers = [c.signer for c in self.cosignatures]
+        return codec.pack([self.chain_id, self.sender, self.nonce, self.kind, self.body, signers])
 
     @property
     def hash(self) -> bytes:
@@ -99,13 +102,12 @@ class Tx(Struct):
         cosigners: tuple[crypto.Keypair, ...] = (),
     ) -> Tx:
         """Build and sign a transaction (sender and every co-signer sign the same payload)."""
-        unsigned = Tx(chain_id, key.public_key, nonce, kind, body, (), bytes(64))
+        ordered = sorted(cosigners, key=lambda k: k.public_key)
+        placeholders = tuple(CoSignature(k.public_key, bytes(64)) for k in ordered)
+        unsigned = Tx(chain_id, key.public_key, nonce, kind, body, placeholders, bytes(64))
         payload = unsigned.signing_payload()
         cosigs = tuple(
-            sorted(
-                (CoSignature(k.public_key, k.sign(chain_id, crypto.KIND_TX, payload)) for k in cosigners),
-                key=lambda c: c.signer,
-            )
+            CoSignature(k.public_key, k.sign(chain_id, crypto.KIND_TX, payload)) for k in ordered
         )
         sig = key.sign(chain_id, crypto.KIND_TX, payload)
         return Tx(chain_id, key.public_key, nonce, kind, body, cosigs, sig)
@@ -113,7 +115,9 @@ class Tx(Struct):
     def verify_signatures(self, cache: crypto.VerifyCache | None = None) -> bool:
         """The sender's signature and every co-signature are valid for this chain id."""
         payload = self.signing_payload()
-        if not crypto.verify(self.sender, self.chain_id, crypto.KIND_TX, payload, self.signature, cache):
+        if not crypto.verify(
+            self.sender, self.chain_id, crypto.KIND_TX, payload, self.signature, cache
+        ):
             return False
         return all(
             crypto.verify(c.signer, self.chain_id, crypto.KIND_TX, payload, c.signature, cache)
@@ -193,7 +197,15 @@ class Commit(Struct):
     def votes(self) -> tuple[Vote, ...]:
         """The precommits this commit is made of."""
         return tuple(
-            Vote(VoteType.PRECOMMIT, self.height, self.round, self.block_hash, s.validator, s.timestamp_ms, s.signature)
+            Vote(
+                VoteType.PRECOMMIT,
+                self.height,
+                self.round,
+                self.block_hash,
+                s.validator,
+                s.timestamp_ms,
+                s.signature,
+            )
             for s in self.signatures
         )
 
@@ -204,10 +216,14 @@ class Commit(Struct):
         v0 = votes[0]
         if v0.block_hash is None:
             raise ValueError("a commit is for a block, not nil")
+        expected = (VoteType.PRECOMMIT, v0.height, v0.round, v0.block_hash)
         for v in votes:
-            if (v.type, v.height, v.round, v.block_hash) != (VoteType.PRECOMMIT, v0.height, v0.round, v0.block_hash):
+            if (v.type, v.height, v.round, v.block_hash) != expected:
                 raise ValueError("a commit's precommits must agree on height, round and block")
-        sigs = sorted((CommitSig(v.validator, v.timestamp_ms, v.signature) for v in votes), key=lambda s: s.validator)
+        sigs = sorted(
+            (CommitSig(v.validator, v.timestamp_ms, v.signature) for v in votes),
+            key=lambda s: s.validator,
+        )
         return Commit(v0.height, v0.round, v0.block_hash, tuple(sigs))
 
 
@@ -270,7 +286,9 @@ class Block(Struct):
     header: Annotated[BlockHeader, Nested(BlockHeader)]
     txs: Annotated[tuple[Tx, ...], struct_list(Tx, MAX_BLOCK_TXS)]
     last_commit: Annotated[Commit | None, Optional(Nested(Commit))]
-    evidence: Annotated[tuple[DuplicateVoteEvidence, ...], struct_list(DuplicateVoteEvidence, MAX_EVIDENCE)]
+    evidence: Annotated[
+        tuple[DuplicateVoteEvidence, ...], struct_list(DuplicateVoteEvidence, MAX_EVIDENCE)
+    ]
 
     @property
     def hash(self) -> bytes:
@@ -282,20 +300,31 @@ class Block(Struct):
 
     def check_structure(self) -> str | None:
         """The header's commitments match the body. Returns a reason, or None if they do."""
-        if self.header.tx_root != tx_root(self.txs):
+        h = self.header
+        if h.height == 0:
+            return "heights start at 1"
+        hashes = [tx.hash for tx in self.txs]
+        if h.tx_root != merkle.root(hashes):
             return "tx root does not match the transactions"
-        if self.header.evidence_hash != merkle.root([e.digest() for e in self.evidence]):
+        if len(set(hashes)) != len(hashes):
+            return "a transaction appears twice"
+        if h.evidence_hash != merkle.root([e.digest() for e in self.evidence]):
             return "evidence hash does not match the evidence"
-        if self.header.last_commit_hash != commit_hash(self.last_commit):
+        if h.last_commit_hash != commit_hash(self.last_commit):
             return "last commit hash does not match the last commit"
-        if self.header.height > 1 and self.last_commit is None:
+        if h.height == 1:
+            if self.last_commit is not None:
+                return "the first block cannot carry a last commit"
+            if h.prev_hash != ZERO_HASH:
+                return "the first block's previous hash must be zero"
+        elif self.last_commit is None:
             return "a block above height 1 must carry the previous block's commit"
-        if self.last_commit is not None and self.last_commit.height != self.header.height - 1:
+        elif self.last_commit.height != h.height - 1:
             return "last commit is not for the previous height"
-        if self.last_commit is not None and self.last_commit.block_hash != self.header.prev_hash:
+        elif self.last_commit.block_hash != h.prev_hash:
             return "last commit is not for the previous block"
         for tx in self.txs:
-            if tx.chain_id != self.header.chain_id:
+            if tx.chain_id != h.chain_id:
                 return "a transaction is for another chain"
         return None
 
@@ -363,11 +392,19 @@ class Proposal(Struct):
 
     def signing_payload(self) -> bytes:
         # The block is covered through its hash: signing cost does not grow with it.
-        return codec.pack([self.height, self.round, self.pol_round, self.block.hash, self.proposer, self.timestamp_ms])
+        return codec.pack(
+            [self.height, self.round, self.pol_round, self.block.hash, self.proposer, self.timestamp_ms]
+        )
 
     @staticmethod
     def create(
-        key: crypto.Keypair, chain_id: str, height: int, round: int, pol_round: int, block: Block, timestamp_ms: int
+        key: crypto.Keypair,
+        chain_id: str,
+        height: int,
+        round: int,
+        pol_round: int,
+        block: Block,
+        timestamp_ms: int,
     ) -> Proposal:
         unsigned = Proposal(height, round, pol_round, block, key.public_key, timestamp_ms, bytes(64))
         sig = key.sign(chain_id, crypto.KIND_PROPOSAL, unsigned.signing_payload())
@@ -375,5 +412,10 @@ class Proposal(Struct):
 
     def verify(self, chain_id: str, cache: crypto.VerifyCache | None = None) -> bool:
         return crypto.verify(
-            self.proposer, chain_id, crypto.KIND_PROPOSAL, self.signing_payload(), self.signature, cache
+            self.proposer,
+            chain_id,
+            crypto.KIND_PROPOSAL,
+            self.signing_payload(),
+            self.signature,
+            cache,
         )

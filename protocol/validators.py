@@ -29,7 +29,9 @@ class ValidatorSet(Struct):
     """Validators sorted by public key, each once, each with power ≥ 1."""
 
     validators: Annotated[tuple[Validator, ...], struct_list(Validator, MAX_VALIDATORS)]
-    _power: dict[bytes, int] = field(init=False, repr=False, compare=False, hash=False, default_factory=dict)
+    _power: dict[bytes, int] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         keys = [v.pubkey for v in self.validators]
@@ -41,7 +43,8 @@ class ValidatorSet(Struct):
 
     @staticmethod
     def of(pairs: Iterable[tuple[bytes, int]]) -> ValidatorSet:
-        return ValidatorSet(tuple(sorted((Validator(pk, p) for pk, p in pairs), key=lambda v: v.pubkey)))
+        validators = sorted((Validator(pk, p) for pk, p in pairs), key=lambda v: v.pubkey)
+        return ValidatorSet(tuple(validators))
 
     @property
     def total_power(self) -> int:

@@ -174,7 +174,8 @@ class Struct:
             for f in dataclasses.fields(cls):  # type: ignore[arg-type]
                 if not f.init:  # derived caches are not part of the wire form
                     continue
-                specs = [m for m in getattr(hints[f.name], "__metadata__", ()) if isinstance(m, Spec)]
+                metadata = getattr(hints[f.name], "__metadata__", ())
+                specs = [m for m in metadata if isinstance(m, Spec)]
                 if len(specs) != 1:
                     raise TypeError(f"{cls.__name__}.{f.name} needs exactly one wire Spec")
                 out.append((f.name, specs[0]))
