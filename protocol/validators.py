@@ -32,6 +32,7 @@ class ValidatorSet(Struct):
     _power: dict[bytes, int] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
+    _total: list[int] = field(init=False, repr=False, compare=False, hash=False, default_factory=list)
 
     def __post_init__(self) -> None:
         keys = [v.pubkey for v in self.validators]
@@ -40,6 +41,7 @@ class ValidatorSet(Struct):
         if keys != sorted(set(keys)):
             raise ValueError("validators must be sorted by public key with no repeats")
         self._power.update((v.pubkey, v.power) for v in self.validators)
+        self._total.append(sum(self._power.values()))  # thresholds are checked per vote: O(1)
 
     @staticmethod
     def of(pairs: Iterable[tuple[bytes, int]]) -> ValidatorSet:
@@ -48,7 +50,7 @@ class ValidatorSet(Struct):
 
     @property
     def total_power(self) -> int:
-        return sum(self._power.values())
+        return self._total[0]
 
     def power_of(self, pubkey: bytes) -> int:
         return self._power.get(pubkey, 0)
