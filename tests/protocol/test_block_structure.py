@@ -145,7 +145,7 @@ def test_a_transaction_twice_in_one_block_is_refused() -> None:
 
 
 @budget(25)
-@given(st.lists(txs(chain_id=CHAIN), max_size=4), st.lists(evidences(), max_size=3),
+@given(st.lists(txs(chain_id=CHAIN), max_size=4, unique_by=lambda t: t.hash), st.lists(evidences(), max_size=3),
        st.integers(1, 2**64 - 1))
 def test_make_block_always_builds_a_consistent_block(
     block_txs: list[Tx], block_evidence: list[DuplicateVoteEvidence], height: int
