@@ -31,6 +31,7 @@ MAX_BLOCKS_PER_RESPONSE = 64
 MAX_SYNC_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_SYNC_REQUEST_BYTES = 1024
 MAX_VOTES_PER_RESPONSE = 4 * MAX_VALIDATORS
+MAX_PROPOSALS_PER_RESPONSE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,12 @@ class VotesRequest(Struct):
 
 @dataclass(frozen=True, slots=True)
 class VotesResponse(Struct):
+    """The proposals and votes a peer holds for the height asked about: how a node
+    that lost gossip (a partition, a restart) catches up within a height. Gossip
+    cannot do it: its de-duplication drops a re-published message for minutes."""
+
+    MAX_BYTES = MAX_SYNC_RESPONSE_BYTES
+    proposals: Annotated[tuple[Proposal, ...], struct_list(Proposal, MAX_PROPOSALS_PER_RESPONSE)]
     votes: Annotated[tuple[Vote, ...], struct_list(Vote, MAX_VOTES_PER_RESPONSE)]
 
 

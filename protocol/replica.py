@@ -1,0 +1,463 @@
+"""A replica: consensus engine + mempool + governance state machine as one pure unit.
+
+This is the code every ekklesia validator runs, whether under trio and libp2p
+(`node/`) or under virtual time (`simulations/`). It answers the engine's
+application questions itself — build a block, validate a block, execute a decided
+block — from the committed state it is given to read, so the host only does IO:
+
+    inputs                                  actions (execute in order)
+    Boot / StartConsensus / StopConsensus   Broadcast(proposal | vote | evidence)
+    ConsensusMessage(msg, origin)           ScheduleTimeout(step, height, round, delay)
+    Timeout(step, height, round)            PersistSignState / WalAppend (sync before
+    TxsReceived(txs, origin)                    the Broadcast that follows)
+    BlockStored(height)                     CommitBlock(block, commit, result)
+    SyncedBlock(block, commit, origin)      RequestBlock(height, round, hash)
+    BlockFetched(block, origin)             TxAdmitted(...), Penalise(origin, reason)
+
+The host applies `CommitBlock` to its store (the state `KVReader` the replica reads
+must then show the new state) and answers with `BlockStored`; only then does the
+replica start the next height. A replica in sync mode runs no engine and never
+signs: it only verifies and applies `SyncedBlock`s until the host starts consensus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from protocol import crypto
+from protocol.consensus import messages as cm
+from protocol.consensus.config import ConsensusConfig
+from protocol.consensus.engine import Engine
+from protocol.consensus.signstate import SignState
+from protocol.consensus.step import Step
+from protocol.consensus.wal import WalRecord
+from protocol.errors import InvariantViolation, ValidationError
+from protocol.governance import queries
+from protocol.governance.app import BlockResult, apply_block, check_tx
+from protocol.governance.apphash import app_hash
+from protocol.governance.codes import Code
+from protocol.governance.validator_set import validators_for
+from protocol.kv import KVReader
+from protocol.limits import MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_EVIDENCE
+from protocol.mempool import Mempool, MempoolLimits
+from protocol.types import Block, Commit, DuplicateVoteEvidence, Proposal, Tx, Vote, make_block
+from protocol.validators import verify_commit
+
+# Results a proposer could only produce by including garbage: the block is invalid.
+_PROPOSER_FAULTS = frozenset({Code.WRONG_CHAIN, Code.BAD_SIGNATURE})
+EVIDENCE_POOL_MAX = 1_000
+LOCAL = "local"  # origin of transactions submitted to this node directly
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaConfig:
+    chain_id: str
+    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    mempool: MempoolLimits = field(default_factory=MempoolLimits)
+    max_block_txs: int = 5_000
+    max_block_bytes: int = 2 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_block_txs <= MAX_BLOCK_TXS or not 0 < self.max_block_bytes <= MAX_BLOCK_BYTES - 64 * 1024:
+            raise ValueError("block limits exceed the protocol's hard limits")
+
+
+# ---------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Boot:
+    """The node (re)started. `last_block`/`last_commit`: the stored head (None at
+    genesis). With `catching_up` the replica starts in sync mode."""
+
+    now_ms: int
+    last_block: Block | None
+    last_commit: Commit | None
+    sign_state: SignState | None
+    wal: Sequence[WalRecord]
+    catching_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StartConsensus:
+    """Leave sync mode: start the engine at the height after the stored head."""
+
+    now_ms: int
+    last_block: Block | None
+    last_commit: Commit | None
+    sign_state: SignState | None
+    wal: Sequence[WalRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class StopConsensus:
+    """Enter sync mode (the node fell behind): drop the engine, refuse new txs."""
+
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusMessage:
+    now_ms: int
+    message: Proposal | Vote | DuplicateVoteEvidence
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    now_ms: int
+    step: Step
+    height: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxsReceived:
+    now_ms: int
+    txs: Sequence[Tx]
+    origin: str  # LOCAL for submissions to this node, else the peer
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStored:
+    now_ms: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedBlock:
+    now_ms: int
+    block: Block
+    commit: Commit
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockFetched:
+    now_ms: int
+    block: Block
+    origin: str
+
+
+Input = (
+    Boot | StartConsensus | StopConsensus | ConsensusMessage | Timeout | TxsReceived | BlockStored | SyncedBlock
+    | BlockFetched
+)
+
+# ---------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    message: Proposal | Vote | DuplicateVoteEvidence
+
+
+@dataclass(frozen=True, slots=True)
+class CommitBlock:
+    """Store atomically: block, commit, the result's write set, tx results, app hash."""
+
+    block: Block
+    commit: Commit
+    result: BlockResult
+    synced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TxAdmitted:
+    tx: Tx
+    tx_hash: bytes
+    accepted: bool
+    reason: str
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Penalise:
+    origin: str
+    reason: str
+    culprit: bytes | None = None
+
+
+Action = (
+    Broadcast | cm.ScheduleTimeout | cm.PersistSignState | cm.WalAppend | cm.RequestBlock | CommitBlock
+    | TxAdmitted | Penalise | cm.Ignored
+)
+
+
+class Replica:
+    def __init__(
+        self,
+        config: ReplicaConfig,
+        state: KVReader,
+        key: crypto.Keypair | None,
+        cache: crypto.VerifyCache | None = None,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.key = key
+        self.cache = cache if cache is not None else crypto.VerifyCache()
+        self.mempool = Mempool(
+            stateless_check=self._stateless_check,
+            stateful_check=self._stateful_check,
+            account_nonce=lambda pk: queries.account_nonce(self.state, pk),
+            limits=config.mempool,
+        )
+        self.engine: Engine | None = None
+        self.head: Block | None = None
+        self.head_commit: Commit | None = None
+        self._results: dict[bytes, BlockResult] = {}  # executed blocks of the current height
+        self._committing: tuple[Block, Commit] | None = None  # handed to the host, not yet stored
+        self._evidence: dict[bytes, DuplicateVoteEvidence] = {}
+        self.now_ms = 0
+
+    # ------------------------------------------------------------ queries
+
+    @property
+    def height(self) -> int:
+        """The last stored height (0 at genesis)."""
+        return self.head.height if self.head is not None else 0
+
+    @property
+    def syncing(self) -> bool:
+        return self.engine is None
+
+    def current_messages(self) -> list[Proposal | Vote]:
+        return self.engine.messages() if self.engine is not None else []
+
+    def find_block(self, height: int, block_hash: bytes) -> Block | None:
+        """A block proposed at the current height (to answer a peer's RequestBlock)."""
+        for m in self.current_messages():
+            if isinstance(m, Proposal) and m.height == height and m.block.hash == block_hash:
+                return m.block
+        return None
+
+    # ------------------------------------------------------------ entry point
+
+    def handle(self, inp: Input) -> list[Action]:
+        self.now_ms = inp.now_ms
+        out: list[Action] = []
+        match inp:
+            case Boot():
+                self.head, self.head_commit = inp.last_block, inp.last_commit
+                if inp.catching_up:
+                    self.mempool.syncing = True
+                else:
+                    self._start_engine(inp.sign_state, inp.wal, out)
+            case StartConsensus():
+                self.head, self.head_commit = inp.last_block, inp.last_commit
+                if self.engine is None:
+                    self._start_engine(inp.sign_state, inp.wal, out)
+            case StopConsensus():
+                self.engine = None
+                self.mempool.syncing = True
+                self._results.clear()
+            case ConsensusMessage():
+                self._on_message(inp, out)
+            case Timeout():
+                if self.engine is not None:
+                    self._drive(self.engine.handle(cm.TimeoutFired(inp.now_ms, inp.step, inp.height, inp.round)), out)
+            case TxsReceived():
+                self._on_txs(inp, out)
+            case BlockStored():
+                self._on_stored(inp, out)
+            case SyncedBlock():
+                self._on_synced(inp, out)
+            case BlockFetched():
+                if self.engine is not None:
+                    self._drive(self.engine.handle(cm.BlockReceived(inp.now_ms, inp.block, inp.origin)), out)
+        return out
+
+    # ------------------------------------------------------------ engine
+
+    def _start_request(self) -> cm.StartHeight:
+        h = self.height + 1
+        head = self.head
+        return cm.StartHeight(
+            now_ms=self.now_ms,
+            height=h,
+            validators=validators_for(self.state, h),
+            prev_block_hash=head.hash if head is not None else bytes(32),
+            prev_block_time_ms=head.header.time_ms if head is not None else queries.last_time_ms(self.state),
+            last_commit=self.head_commit,
+            last_validators=validators_for(self.state, h - 1) if h > 1 else None,
+            prev_block_empty=head is not None and not head.txs,
+            txs_available=len(self.mempool) > 0,
+        )
+
+    def _start_engine(self, sign_state: SignState | None, wal: Sequence[WalRecord], out: list[Action]) -> None:
+        self.mempool.syncing = False
+        self.engine = Engine(
+            chain_id=self.config.chain_id,
+            key=self.key,
+            config=self.config.consensus,
+            cache=self.cache,
+            sign_state=sign_state,
+        )
+        self._drive(self.engine.restore(self._start_request(), wal), out)
+
+    def _drive(self, actions: list[cm.Action], out: list[Action]) -> None:
+        """Execute the engine's application questions here; pass IO to the host in order."""
+        engine = self.engine
+        assert engine is not None
+        for a in actions:
+            match a:
+                case cm.BuildBlock():
+                    block = self._build(a)
+                    self._drive(engine.handle(cm.BlockBuilt(self.now_ms, a.height, a.round, block)), out)
+                case cm.ValidateBlock():
+                    reason = self._validate(a.block)
+                    answer = cm.BlockValidity(self.now_ms, a.height, a.block.hash, reason is None, reason or "")
+                    self._drive(engine.handle(answer), out)
+                case cm.Decide():
+                    self._decide(a.block, a.commit, out, synced=False)
+                case cm.ReportEvidence():
+                    if self._add_evidence(a.evidence):
+                        out.append(Broadcast(a.evidence))
+                case cm.Rejected():
+                    out.append(Penalise(a.origin, f"{a.code.value}: {a.reason}", a.culprit))
+                case cm.Broadcast():
+                    out.append(Broadcast(a.message))
+                case _:
+                    out.append(a)
+
+    def _on_message(self, inp: ConsensusMessage, out: list[Action]) -> None:
+        msg = inp.message
+        if isinstance(msg, DuplicateVoteEvidence):
+            if not msg.verify(self.config.chain_id, self.cache):
+                out.append(Penalise(inp.origin, "evidence with bad signatures"))
+            else:
+                self._add_evidence(msg)
+            return
+        if self.engine is None:
+            out.append(cm.Ignored(cm.IgnoreCode.NO_HEIGHT, "syncing", inp.origin, msg.height))
+            return
+        inner: cm.Input
+        if isinstance(msg, Proposal):
+            inner = cm.ProposalReceived(inp.now_ms, msg, inp.origin)
+        else:
+            inner = cm.VoteReceived(inp.now_ms, msg, inp.origin)
+        self._drive(self.engine.handle(inner), out)
+
+    # ------------------------------------------------------------ application
+
+    def _build(self, req: cm.BuildBlock) -> Block:
+        txs = self.mempool.reap(self.config.max_block_bytes, self.config.max_block_txs)
+        evidence = tuple(
+            sorted(
+                (e for e in self._evidence.values() if e.height < req.height),
+                key=lambda e: (e.height, e.digest()),
+            )[:MAX_EVIDENCE]
+        )
+        return make_block(
+            chain_id=self.config.chain_id,
+            height=req.height,
+            time_ms=req.time_ms,
+            prev_hash=req.prev_hash,
+            app_hash=app_hash(self.state),
+            validators_hash=req.validators_hash,
+            proposer=req.proposer,
+            txs=tuple(txs),
+            last_commit=req.last_commit,
+            evidence=evidence,
+        )
+
+    def _execute(self, block: Block) -> BlockResult | str:
+        cached = self._results.get(block.hash)
+        if cached is not None:
+            return cached
+        if block.header.app_hash != app_hash(self.state):
+            return "app hash differs from this node's state"
+        if len(block.encode()) > MAX_BLOCK_BYTES:
+            return "block exceeds the size limit"
+        try:
+            result = apply_block(self.state, block, cache=self.cache)
+        except ValidationError as exc:
+            return exc.reason
+        for i, r in enumerate(result.tx_results):
+            if r.code in _PROPOSER_FAULTS:
+                return f"tx {i} is not admissible: {r.reason}"
+        self._results[block.hash] = result
+        return result
+
+    def _validate(self, block: Block) -> str | None:
+        result = self._execute(block)
+        return result if isinstance(result, str) else None
+
+    def _decide(self, block: Block, commit: Commit, out: list[Action], *, synced: bool) -> None:
+        if block.height != self.height + 1 or self._committing is not None:
+            return  # already stored or being stored (sync and consensus raced)
+        result = self._execute(block)
+        if isinstance(result, str):
+            # +2/3 of the validators committed a block this state machine refuses:
+            # this node's state has diverged. Continuing would fork it silently.
+            raise InvariantViolation(f"decided block {block.hash.hex()} at {block.height} fails here: {result}")
+        self._committing = (block, commit)
+        out.append(CommitBlock(block, commit, result, synced))
+
+    def _on_stored(self, inp: BlockStored, out: list[Action]) -> None:
+        pending = self._committing
+        if pending is None or pending[0].height != inp.height:
+            raise InvariantViolation(f"stored height {inp.height} was not being committed")
+        self._committing = None
+        block, commit = pending
+        self.head, self.head_commit = block, commit
+        self._results.clear()
+        self.mempool.update(block.txs)
+        for ev in block.evidence:
+            self._evidence.pop(ev.digest(), None)
+        if self.engine is not None:
+            self._drive(self.engine.handle(self._start_request()), out)
+
+    # ------------------------------------------------------------ sync
+
+    def _on_synced(self, inp: SyncedBlock, out: list[Action]) -> None:
+        block, commit = inp.block, inp.commit
+        if block.height != self.height + 1 or self._committing is not None:
+            return
+        reason = block.check_structure()
+        vals = validators_for(self.state, block.height)
+        expected_prev = self.head.hash if self.head is not None else bytes(32)
+        if reason is None and block.header.chain_id != self.config.chain_id:
+            reason = "block for another chain"
+        if reason is None and block.header.prev_hash != expected_prev:
+            reason = "block does not extend this node's chain"
+        if reason is None and block.header.validators_hash != vals.hash:
+            reason = "validators hash differs from the state's validator set"
+        if reason is None:
+            reason = verify_commit(commit, self.config.chain_id, vals, block.hash, block.height, self.cache)
+        if reason is not None:
+            out.append(Penalise(inp.origin, f"synced block {block.height}: {reason}"))
+            return
+        self._decide(block, commit, out, synced=True)
+
+    # ------------------------------------------------------------ transactions
+
+    def _stateless_check(self, tx: Tx) -> str | None:
+        if tx.chain_id != self.config.chain_id:
+            return f"tx is for chain {tx.chain_id!r}"
+        return None if tx.verify_signatures(self.cache) else "a signature does not verify"
+
+    def _stateful_check(self, tx: Tx) -> str | None:
+        r = check_tx(self.state, tx, self.cache)
+        return None if r.ok else r.reason
+
+    def _on_txs(self, inp: TxsReceived, out: list[Action]) -> None:
+        had = len(self.mempool)
+        for tx in inp.txs:
+            adm = self.mempool.add(tx)
+            out.append(TxAdmitted(tx, adm.tx_hash, adm.accepted, adm.reason, inp.origin))
+            if not adm.accepted and inp.origin != LOCAL and adm.reason == "a signature does not verify":
+                out.append(Penalise(inp.origin, "gossiped a tx with a bad signature"))
+        if had == 0 and len(self.mempool) > 0 and self.engine is not None:
+            self._drive(self.engine.handle(cm.TxsAvailable(inp.now_ms)), out)
+
+    # ------------------------------------------------------------ evidence
+
+    def _add_evidence(self, ev: DuplicateVoteEvidence) -> bool:
+        key = ev.digest()
+        if key in self._evidence or len(self._evidence) >= EVIDENCE_POOL_MAX:
+            return False
+        self._evidence[key] = ev
+        return True
+
