@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck bench clean
+.PHONY: test lint typecheck bench clean run
 
 # Reinstall only when the dependency list changes; an editable install picks up code edits.
 $(STAMP): pyproject.toml
@@ -27,3 +27,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+TESTNET ?= testnet
+VALIDATORS ?= 4
+
+# Install, create a fresh local testnet, start it with a live status table and the
+# governance demo. Ctrl-C stops every node.
+run: $(STAMP)
+	@$(VENV)/bin/ekklesia testnet init --validators $(VALIDATORS) --out $(TESTNET) --force
+	@$(VENV)/bin/ekklesia testnet run $(TESTNET) --demo

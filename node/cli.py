@@ -573,3 +573,4 @@ def keys_delete(name: str, yes: bool, home: Path | None, as_json: bool) -> None:
         _emit_json({"deleted": info.to_json()})
         return
     click.echo(f"deleted key {name} ({info.address})")
+from node import cli_run as _cli_run  # noqa: E402,F401  (registers start and testnet)

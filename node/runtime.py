@@ -1,0 +1,563 @@
+"""The node daemon: runs the pure `Replica` for real, on trio, libp2p and LevelDB.
+
+Every protocol decision is the replica's. This module only turns IO into replica
+inputs (gossip, sync responses, timer expiries, API submissions) and replica
+actions into IO, in the order given: a sign-state write is synced before the vote
+it protects is queued for gossip, and a block is stored in one synced batch before
+the replica hears `BlockStored` and starts the next height.
+
+All replica calls happen on the trio thread, one input at a time, so the replica
+needs no locks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+import trio
+
+from node.api.contract import NodeEvent, TxStatus
+from node.config import Config
+from node.errors import NodeError
+from node.events import EventHub
+from node.home import Home
+from node.keys import load_validator_key
+from node.p2p import (
+    GossipMessage,
+    Network,
+    NetworkConfig,
+    PayloadTooLarge,
+    ReqRespLimits,
+    Verdict,
+)
+from node.storage import NodeStore, TxResult
+from node.sync import Syncer
+from node.timers import Timers
+from protocol import crypto, messages
+from protocol.consensus import messages as cm
+from protocol.consensus.config import ConsensusConfig
+from protocol.consensus.signstate import SignState
+from protocol.consensus.wal import WalRecord
+from protocol.errors import DecodeError
+from protocol.governance.genesis import Genesis, genesis_app_hash, init_state
+from protocol.governance.validator_set import validators_for
+from protocol.kv import KVReader
+from protocol.mempool import MempoolLimits
+from protocol.replica import (
+    LOCAL,
+    Action,
+    Boot,
+    BlockFetched,
+    BlockStored,
+    Broadcast,
+    CommitBlock,
+    ConsensusMessage,
+    Input,
+    Penalise,
+    Replica,
+    ReplicaConfig,
+    StartConsensus,
+    StopConsensus,
+    SyncedBlock,
+    Timeout,
+    TxAdmitted,
+    TxsReceived,
+)
+from protocol.types import Block, Commit, Proposal, Tx, Vote
+
+log = structlog.get_logger("ekklesia.node")
+
+GOSSIP_OVERHEAD = 16 * 1024  # envelope and header room inside the gossip payload cap
+STALE_HEIGHTS = 2  # consensus gossip this far below our height is ignored, not forwarded
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class _Waiter:
+    event: trio.Event
+    status: TxStatus | None = None
+
+
+class Node:
+    """One ekklesia node. `await Node(home, config).run(task_status=...)` inside a nursery."""
+
+    def __init__(self, home: Home, config: Config, *, clock: Callable[[], int] = wall_ms) -> None:
+        self.home = home
+        self.config = config
+        self.clock = clock
+        self.genesis = Genesis.from_json(home.genesis_file.read_text())
+        self.chain_id = self.genesis.chain_id
+        self.validator = load_validator_key(home.validator_key_file) if home.validator_key_file.exists() else None
+        self.cache = crypto.VerifyCache()
+        self.events = EventHub()
+        self.store: NodeStore | None = None
+        self.replica: Replica | None = None
+        self.network: Network | None = None
+        self.node_id = ""
+        self.syncer: Syncer | None = None
+        self._timers = Timers(self._on_timer)
+        self._outbox_send, self._outbox_recv = trio.open_memory_channel[tuple[str, bytes]](4096)
+        self._tx_batch: list[Tx] = []
+        self._tx_batch_bytes = 0
+        self._tx_batch_ready = trio.Event()
+        self._waiters: dict[bytes, _Waiter] = {}
+        self._admissions: dict[bytes, TxAdmitted] = {}
+        self._rejected: dict[bytes, str] = {}
+        self.log = log.bind(moniker=config.node.moniker)
+        self.stopped = trio.Event()
+        self.started_at = 0.0
+
+    # ------------------------------------------------------------ set-up
+
+    def _open_store(self) -> NodeStore:
+        store = NodeStore.open_leveldb(
+            self.home.data_dir / "store", chain_id=self.chain_id, genesis_hash=self.genesis.hash
+        )
+        if not store.initialized:
+            ws = init_state(self.genesis)
+            store.init_genesis(self.chain_id, self.genesis.hash, ws, genesis_app_hash(ws))
+        return store
+
+    def _replica_config(self) -> ReplicaConfig:
+        c = self.config
+        gossip_cap = c.p2p.max_message_bytes - GOSSIP_OVERHEAD
+        return ReplicaConfig(
+            chain_id=self.chain_id,
+            consensus=ConsensusConfig(
+                timeout_propose_ms=c.consensus.timeout_propose_ms,
+                timeout_propose_delta_ms=c.consensus.timeout_propose_delta_ms,
+                timeout_prevote_ms=c.consensus.timeout_prevote_ms,
+                timeout_prevote_delta_ms=c.consensus.timeout_prevote_delta_ms,
+                timeout_precommit_ms=c.consensus.timeout_precommit_ms,
+                timeout_precommit_delta_ms=c.consensus.timeout_precommit_delta_ms,
+                min_block_interval_ms=c.consensus.min_block_interval_ms,
+                create_empty_blocks=c.consensus.create_empty_blocks,
+                create_empty_blocks_interval_ms=c.consensus.create_empty_blocks_interval_ms,
+            ),
+            mempool=MempoolLimits(
+                max_txs=c.mempool.max_txs, max_bytes=c.mempool.max_bytes, max_per_sender=c.mempool.max_per_sender
+            ),
+            # A proposal carries its block and must fit one gossip message.
+            max_block_bytes=gossip_cap,
+        )
+
+    def _network_config(self) -> NetworkConfig:
+        c = self.config
+        return NetworkConfig(
+            chain_id=self.chain_id,
+            listen_addrs=(c.p2p.listen,),
+            announce_addrs=(c.p2p.external_address,) if c.p2p.external_address else None,
+            bootstrap_peers=tuple(c.p2p.peers),
+            node_key_path=self.home.node_key_file,
+            min_peers=c.p2p.min_peers,
+            max_peers=c.p2p.max_peers,
+            max_gossip_bytes=c.p2p.max_message_bytes,
+            reqresp=ReqRespLimits(max_response_bytes=c.sync.max_response_bytes),
+        )
+
+    # ------------------------------------------------------------ running
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self.store = store = self._open_store()
+        try:
+            self.replica = Replica(
+                self._replica_config(), store.state_view(), self.validator.keypair if self.validator else None,
+                self.cache,
+            )
+            self.network = Network(
+                self._network_config(),
+                validators={"txs": self._validate_txs, "consensus": self._validate_consensus},
+                request_handler=self._serve_request,
+            )
+            self.node_id = self.network.peer_id
+            self.log = self.log.bind(node=self.node_id[-8:])
+            self.syncer = Syncer(self)
+            async with trio.open_nursery() as nursery:
+                addrs = await nursery.start(self.network.run)
+                self.started_at = trio.current_time()
+                self._boot(catching_up=bool(self.config.p2p.peers) and self.config.sync.enabled)
+                nursery.start_soon(self._timers.run)
+                nursery.start_soon(self._consume, "txs")
+                nursery.start_soon(self._consume, "consensus")
+                nursery.start_soon(self._publisher)
+                nursery.start_soon(self._tx_batcher)
+                nursery.start_soon(self.syncer.run)
+                if self.config.storage.prune_keep_last:
+                    nursery.start_soon(self._pruner)
+                await self._start_api(nursery)
+                self.log.info("node started", height=store.last_height, listen=addrs, chain_id=self.chain_id)
+                task_status.started(self)
+                await self.stopped.wait()
+                self.log.info("node stopping")
+                self.network.stop()
+                nursery.cancel_scope.cancel()
+        finally:
+            store.close()
+            self.log.info("node stopped")
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    async def _start_api(self, nursery: trio.Nursery) -> None:
+        try:
+            from node.api.server import serve_api
+        except ImportError:  # the API package is optional in a stripped install
+            return
+        api = self.config.api
+        self.api_address = await nursery.start(
+            lambda task_status: serve_api(
+                self, api.listen, max_body_bytes=api.max_body_bytes, max_connections=api.max_connections,
+                admin_enabled=api.admin_enabled, task_status=task_status,
+            )
+        )
+
+    def _boot(self, *, catching_up: bool) -> None:
+        store = self.store
+        assert store is not None
+        recovery = store.consensus_recovery()
+        head = store.last_height
+        self.feed(
+            Boot(
+                now_ms=self.clock(),
+                last_block=store.block(head) if head else None,
+                last_commit=store.commit(head) if head else None,
+                sign_state=SignState.decode(recovery.sign_state) if recovery.sign_state else None,
+                wal=[WalRecord.decode(r) for r in recovery.wal],
+                catching_up=catching_up,
+            )
+        )
+
+    def start_consensus(self) -> None:
+        store = self.store
+        assert store is not None
+        recovery = store.consensus_recovery()
+        head = store.last_height
+        self.log.info("consensus starting", height=head + 1)
+        self.feed(
+            StartConsensus(
+                now_ms=self.clock(),
+                last_block=store.block(head) if head else None,
+                last_commit=store.commit(head) if head else None,
+                sign_state=SignState.decode(recovery.sign_state) if recovery.sign_state else None,
+                wal=[WalRecord.decode(r) for r in recovery.wal],
+            )
+        )
+
+    def stop_consensus(self) -> None:
+        self.log.info("falling behind: consensus paused for block sync", height=self.height)
+        self._timers.clear()
+        self.feed(StopConsensus(self.clock()))
+
+    # ------------------------------------------------------------ the replica loop
+
+    def feed(self, inp: Input) -> None:
+        """Hand one input to the replica and execute what it asks, in order."""
+        replica = self.replica
+        assert replica is not None
+        pending: deque[Input] = deque([inp])
+        while pending:
+            for action in replica.handle(pending.popleft()):
+                self._execute(action, pending)
+
+    def _execute(self, a: Action, pending: deque[Input]) -> None:
+        store = self.store
+        assert store is not None
+        match a:
+            case cm.PersistSignState():
+                store.save_sign_state(a.state.encode())
+            case cm.WalAppend():
+                store.wal_append(a.record.height, a.record.encode())
+            case Broadcast():
+                self._send("consensus", messages.encode_tagged(a.message))
+            case cm.ScheduleTimeout():
+                self._timers.schedule(a.delay_ms, (a.step, a.height, a.round))
+            case CommitBlock():
+                self._commit(a)
+                pending.append(BlockStored(self.clock(), a.block.height))
+            case cm.RequestBlock():
+                if self.syncer is not None:
+                    self.syncer.wake_pull()
+            case TxAdmitted():
+                self._on_admitted(a)
+            case Penalise():
+                self._penalise(a.origin, a.reason)
+            case cm.Ignored():
+                if a.code == cm.IgnoreCode.FUTURE_HEIGHT and self.syncer is not None:
+                    self.syncer.wake()
+
+    def _commit(self, a: CommitBlock) -> None:
+        store = self.store
+        assert store is not None
+        block, result = a.block, a.result
+        results = [TxResult(r.code, r.info) for r in result.tx_results]
+        store.commit_block(block, a.commit, result.write_set, result.app_hash, results)
+        self.log.info(
+            "block committed", height=block.height, round=a.commit.round, txs=len(block.txs),
+            app_hash=result.app_hash.hex()[:16], synced=a.synced,
+        )
+        self.events.publish(
+            NodeEvent("block", {
+                "height": block.height, "hash": block.hash.hex(), "time_ms": block.header.time_ms,
+                "txs": len(block.txs), "app_hash": result.app_hash.hex(),
+            })
+        )
+        for i, (tx, r) in enumerate(zip(block.txs, result.tx_results, strict=True)):
+            h = tx.hash
+            status = TxStatus(h, "committed", height=block.height, index=i, code=r.code, info=r.info)
+            self.events.publish(NodeEvent("tx", {"hash": h.hex(), "height": block.height, "index": i,
+                                                 "code": r.code, "info": r.info}))
+            waiter = self._waiters.pop(h, None)
+            if waiter is not None:
+                waiter.status = status
+                waiter.event.set()
+
+    def _on_timer(self, payload: tuple[Any, int, int]) -> None:
+        step, height, round = payload
+        if self.replica is not None and not self.replica.syncing:
+            self.feed(Timeout(self.clock(), step, height, round))
+
+    # ------------------------------------------------------------ gossip
+
+    def _send(self, topic: str, data: bytes) -> None:
+        try:
+            self._outbox_send.send_nowait((topic, data))
+        except trio.WouldBlock:
+            # The network cannot keep up; catch-up pulls recover what is dropped here.
+            self.log.warning("outbox full: gossip dropped", topic=topic)
+
+    async def _publisher(self) -> None:
+        assert self.network is not None
+        async for topic, data in self._outbox_recv:
+            try:
+                await self.network.publish(topic, data)
+            except PayloadTooLarge as exc:
+                self.log.error("gossip payload too large", topic=topic, error=str(exc))
+            except Exception as exc:  # a failed publish must not stop the node; peers pull later
+                self.log.warning("publish failed", topic=topic, error=repr(exc))
+
+    async def _consume(self, topic: str) -> None:
+        assert self.network is not None
+        async for msg in self.network.incoming(topic):
+            try:
+                self._on_gossip(topic, msg)
+            except DecodeError as exc:
+                self._penalise(msg.origin, f"undecodable {topic} gossip: {exc.reason}")
+
+    def _on_gossip(self, topic: str, msg: GossipMessage) -> None:
+        if topic == "txs":
+            batch = messages.decode_tx_batch(msg.data)
+            self.feed(TxsReceived(self.clock(), batch.txs, msg.origin))
+        else:
+            self.feed(ConsensusMessage(self.clock(), messages.decode_consensus(msg.data), msg.origin))
+
+    def _validate_txs(self, peer_id: str, data: bytes) -> Verdict:
+        batch = messages.decode_tx_batch(data)  # a DecodeError rejects and penalises
+        if any(tx.chain_id != self.chain_id for tx in batch.txs):
+            return Verdict.REJECT
+        return Verdict.ACCEPT
+
+    def _validate_consensus(self, peer_id: str, data: bytes) -> Verdict:
+        msg = messages.decode_consensus(data)
+        if isinstance(msg, Proposal | Vote) and msg.height + STALE_HEIGHTS <= self.height:
+            return Verdict.IGNORE  # an honest straggler: do not forward, do not penalise
+        return Verdict.ACCEPT
+
+    def _penalise(self, origin: str, reason: str) -> None:
+        self.log.warning("peer penalised", peer=origin, reason=reason)
+        if self.network is not None and origin and origin != LOCAL:
+            self.network.penalise(origin, reason)
+
+    # ------------------------------------------------------------ transactions
+
+    def _on_admitted(self, a: TxAdmitted) -> None:
+        if a.origin != LOCAL:
+            return
+        self._admissions[a.tx_hash] = a
+        if a.accepted:
+            self._tx_batch.append(a.tx)
+            self._tx_batch_bytes += len(a.tx.encode())
+            if self._tx_batch_bytes >= self.config.mempool.batch_max_bytes:
+                self._tx_batch_ready.set()
+        else:
+            self._rejected[a.tx_hash] = a.reason
+            if len(self._rejected) > 10_000:
+                self._rejected.pop(next(iter(self._rejected)))
+
+    async def _tx_batcher(self) -> None:
+        """Local transactions travel in batches: gossip costs milliseconds per message."""
+        while True:
+            with trio.move_on_after(self.config.mempool.batch_ms / 1000):
+                await self._tx_batch_ready.wait()
+            self._tx_batch_ready = trio.Event()
+            if self._tx_batch:
+                batch, self._tx_batch, self._tx_batch_bytes = self._tx_batch, [], 0
+                for i in range(0, len(batch), messages.MAX_BATCH_TXS):
+                    self._send("txs", messages.TxBatch(tuple(batch[i : i + messages.MAX_BATCH_TXS])).encode())
+
+    async def submit_tx(self, tx: Tx, *, wait_commit: bool, timeout_s: float) -> TxStatus:
+        h = tx.hash
+        self._admissions.pop(h, None)
+        self.feed(TxsReceived(self.clock(), [tx], LOCAL))
+        adm = self._admissions.pop(h, None)
+        if adm is None or not adm.accepted:
+            known, _ = self.tx(h)
+            if known.status == "committed":
+                return known
+            return TxStatus(h, "rejected", adm.reason if adm else "not admitted")
+        if not wait_commit:
+            return TxStatus(h, "pending")
+        waiter = self._waiters.setdefault(h, _Waiter(trio.Event()))
+        with trio.move_on_after(timeout_s):
+            await waiter.event.wait()
+        return waiter.status or TxStatus(h, "pending")
+
+    # ------------------------------------------------------------ sync protocol server
+
+    async def _serve_request(self, peer_id: str, data: bytes) -> bytes:
+        try:
+            req = messages.decode_sync(data)
+        except DecodeError as exc:
+            self._penalise(peer_id, f"undecodable sync request: {exc.reason}")
+            return messages.encode_tagged(messages.ErrorResponse(400, exc.reason[:200]))
+        return messages.encode_tagged(self.answer(req))
+
+    def answer(self, req: Any) -> Any:
+        store = self.store
+        assert store is not None
+        match req:
+            case messages.StatusRequest():
+                return messages.StatusResponse(
+                    self.chain_id, self.genesis.hash, store.last_height, store.last_block_hash,
+                    store.app_hash or bytes(32), store.base_height,
+                )
+            case messages.BlocksRequest():
+                out: list[messages.BlockWithCommit] = []
+                budget = self.config.sync.max_response_bytes - 64 * 1024
+                top = min(store.last_height, req.from_height + min(req.count, messages.MAX_BLOCKS_PER_RESPONSE) - 1)
+                for h in range(max(req.from_height, 1), top + 1):
+                    block, commit = store.block(h), store.commit(h)
+                    if block is None or commit is None:
+                        break
+                    budget -= len(block.encode())
+                    if budget < 0 and out:
+                        break
+                    out.append(messages.BlockWithCommit(block, commit))
+                return messages.BlocksResponse(tuple(out))
+            case messages.VotesRequest():
+                held = self.replica.current_messages() if self.replica is not None else []
+                at = [m for m in held if m.height == req.height]
+                return messages.VotesResponse(
+                    tuple(m for m in at if isinstance(m, Proposal))[: messages.MAX_PROPOSALS_PER_RESPONSE],
+                    tuple(m for m in at if isinstance(m, Vote))[: messages.MAX_VOTES_PER_RESPONSE],
+                )
+        return messages.ErrorResponse(400, f"unexpected request {type(req).__name__}")
+
+    def apply_synced(self, block: Block, commit: Commit, origin: str) -> None:
+        self.feed(SyncedBlock(self.clock(), block, commit, origin))
+
+    def offer(self, msg: Proposal | Vote, origin: str) -> None:
+        self.feed(ConsensusMessage(self.clock(), msg, origin))
+
+    def offer_block(self, block: Block, origin: str) -> None:
+        self.feed(BlockFetched(self.clock(), block, origin))
+
+    # ------------------------------------------------------------ maintenance
+
+    async def _pruner(self) -> None:
+        store = self.store
+        assert store is not None
+        while True:
+            await trio.sleep(30)
+            await trio.to_thread.run_sync(store.prune, self.config.storage.prune_keep_last)
+
+    # ------------------------------------------------------------ the API contract
+
+    @property
+    def height(self) -> int:
+        return self.store.last_height if self.store is not None else 0
+
+    def latest_height(self) -> int:
+        return self.height
+
+    def status(self) -> dict[str, Any]:
+        store, replica = self.store, self.replica
+        assert store is not None and replica is not None
+        head = store.block(store.last_height) if store.last_height else None
+        engine_state = replica.engine.state if replica.engine is not None else None
+        return {
+            "chain_id": self.chain_id,
+            "node_id": self.node_id,
+            "moniker": self.config.node.moniker,
+            "height": store.last_height,
+            "latest_block_hash": store.last_block_hash.hex(),
+            "latest_block_time_ms": head.header.time_ms if head else self.genesis.genesis_time_ms,
+            "app_hash": (store.app_hash or bytes(32)).hex(),
+            "syncing": replica.syncing,
+            "peers": len(self.network.peers()) if self.network else 0,
+            "validator": self.validator.address_hex if self.validator else None,
+            "round": engine_state.round if engine_state else None,
+            "step": engine_state.step.name.lower() if engine_state else None,
+            "mempool_size": len(replica.mempool),
+        }
+
+    def block(self, height: int) -> tuple[Block, Commit] | None:
+        store = self.store
+        assert store is not None
+        block, commit = store.block(height), store.commit(height)
+        return (block, commit) if block is not None and commit is not None else None
+
+    def tx(self, tx_hash: bytes) -> tuple[TxStatus, Tx | None]:
+        store, replica = self.store, self.replica
+        assert store is not None and replica is not None
+        loc = store.tx_location(tx_hash)
+        if loc is not None:
+            block = store.block(loc.height)
+            tx = block.txs[loc.index] if block is not None else None
+            return TxStatus(tx_hash, "committed", height=loc.height, index=loc.index, code=loc.code, info=loc.info), tx
+        if tx_hash in replica.mempool:
+            return TxStatus(tx_hash, "pending"), None
+        if tx_hash in self._rejected:
+            return TxStatus(tx_hash, "rejected", self._rejected[tx_hash]), None
+        return TxStatus(tx_hash, "unknown"), None
+
+    def state(self) -> KVReader:
+        assert self.store is not None
+        return self.store.state_view()
+
+    def validators(self, height: int | None = None) -> list[tuple[bytes, int]]:
+        vs = validators_for(self.state(), height if height is not None else self.height + 1)
+        return [(v.pubkey, v.power) for v in vs.validators]
+
+    def peers(self) -> list[str]:
+        return self.network.peers() if self.network is not None else []
+
+    def subscribe(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[NodeEvent]]:
+        return self.events.subscribe()
+
+    def metrics_text(self) -> bytes:
+        return b""
+
+    async def admin_block_peer(self, peer_id: str) -> None:
+        assert self.network is not None
+        await self.network.block_peer(peer_id)
+
+    async def admin_unblock_peer(self, peer_id: str) -> None:
+        assert self.network is not None
+        await self.network.unblock_peer(peer_id)
+
+
+def load_node(home: Path, config: Config | None = None) -> Node:
+    h = Home(home)
+    if not h.genesis_file.exists():
+        raise NodeError(f"no genesis at {h.genesis_file}", "run `ekklesia init` or `ekklesia testnet init` first")
+    return Node(h, config or Config.load(h))
