@@ -24,11 +24,13 @@ import structlog
 import trio
 
 from node.api.contract import NodeEvent, TxStatus
+from node.api.server import serve_api, serve_metrics
 from node.config import Config
 from node.errors import NodeError
 from node.events import EventHub
 from node.home import Home
 from node.keys import load_validator_key
+from node.metrics import Metrics
 from node.p2p import (
     GossipMessage,
     Network,
@@ -53,9 +55,9 @@ from protocol.mempool import MempoolLimits
 from protocol.replica import (
     LOCAL,
     Action,
-    Boot,
     BlockFetched,
     BlockStored,
+    Boot,
     Broadcast,
     CommitBlock,
     ConsensusMessage,
@@ -100,6 +102,10 @@ class Node:
         self.validator = load_validator_key(home.validator_key_file) if home.validator_key_file.exists() else None
         self.cache = crypto.VerifyCache()
         self.events = EventHub()
+        self.metrics = Metrics(self.chain_id)
+        self._exec_started = 0.0
+        self._round_seen: tuple[int, int, str] | None = None
+        self._step_since = 0.0
         self.store: NodeStore | None = None
         self.replica: Replica | None = None
         self.network: Network | None = None
@@ -185,6 +191,7 @@ class Node:
             async with trio.open_nursery() as nursery:
                 addrs = await nursery.start(self.network.run)
                 self.started_at = trio.current_time()
+                self.metrics.set_height(store.last_height)
                 self._boot(catching_up=bool(self.config.p2p.peers) and self.config.sync.enabled)
                 nursery.start_soon(self._timers.run)
                 nursery.start_soon(self._consume, "txs")
@@ -209,17 +216,16 @@ class Node:
         self.stopped.set()
 
     async def _start_api(self, nursery: trio.Nursery) -> None:
-        try:
-            from node.api.server import serve_api
-        except ImportError:  # the API package is optional in a stripped install
-            return
-        api = self.config.api
+        api, m = self.config.api, self.config.metrics
         self.api_address = await nursery.start(
             lambda task_status: serve_api(
                 self, api.listen, max_body_bytes=api.max_body_bytes, max_connections=api.max_connections,
-                admin_enabled=api.admin_enabled, task_status=task_status,
+                admin_enabled=api.admin_enabled, serve_metrics=m.enabled and not m.listen, task_status=task_status,
             )
         )
+        if m.enabled and m.listen:
+            self.metrics_address = await nursery.start(lambda task_status: serve_metrics(self, m.listen,
+                                                                                          task_status=task_status))
 
     def _boot(self, *, catching_up: bool) -> None:
         store = self.store
@@ -266,8 +272,24 @@ class Node:
         assert replica is not None
         pending: deque[Input] = deque([inp])
         while pending:
+            self._exec_started = time.perf_counter()
             for action in replica.handle(pending.popleft()):
                 self._execute(action, pending)
+        self._observe_engine()
+
+    def _observe_engine(self) -> None:
+        engine = self.replica.engine if self.replica is not None else None
+        st = engine.state if engine is not None else None
+        if st is None:
+            return
+        now = time.perf_counter()
+        seen = (st.height, st.round, st.step.name.lower())
+        if self._round_seen is None or seen != self._round_seen:
+            if self._round_seen is not None:
+                self.metrics.on_step(self._round_seen[2], now - self._step_since)
+            if self._round_seen is None or seen[:2] != self._round_seen[:2]:
+                self.metrics.on_new_round(st.height, st.round)
+            self._round_seen, self._step_since = seen, now
 
     def _execute(self, a: Action, pending: deque[Input]) -> None:
         store = self.store
@@ -300,7 +322,13 @@ class Node:
         assert store is not None
         block, result = a.block, a.result
         results = [TxResult(r.code, r.info) for r in result.tx_results]
+        exec_s = time.perf_counter() - self._exec_started
+        t = time.perf_counter()
         store.commit_block(block, a.commit, result.write_set, result.app_hash, results)
+        self.metrics.on_commit(block.height, a.commit.round, exec_s, time.perf_counter() - t, len(block.txs),
+                               synced=a.synced, time_ms=block.header.time_ms)
+        if self.replica is not None:
+            self.metrics.mempool_size(len(self.replica.mempool), self.replica.mempool.size_bytes)
         self.log.info(
             "block committed", height=block.height, round=a.commit.round, txs=len(block.txs),
             app_hash=result.app_hash.hex()[:16], synced=a.synced,
@@ -340,6 +368,7 @@ class Node:
         async for topic, data in self._outbox_recv:
             try:
                 await self.network.publish(topic, data)
+                self.metrics.gossip_out(topic, len(data))
             except PayloadTooLarge as exc:
                 self.log.error("gossip payload too large", topic=topic, error=str(exc))
             except Exception as exc:  # a failed publish must not stop the node; peers pull later
@@ -354,6 +383,7 @@ class Node:
                 self._penalise(msg.origin, f"undecodable {topic} gossip: {exc.reason}")
 
     def _on_gossip(self, topic: str, msg: GossipMessage) -> None:
+        self.metrics.gossip_in(topic, len(msg.data))
         if topic == "txs":
             batch = messages.decode_tx_batch(msg.data)
             self.feed(TxsReceived(self.clock(), batch.txs, msg.origin))
@@ -380,6 +410,10 @@ class Node:
     # ------------------------------------------------------------ transactions
 
     def _on_admitted(self, a: TxAdmitted) -> None:
+        if a.accepted:
+            self.metrics.mempool_admitted()
+        elif a.reason != "duplicate transaction":
+            self.metrics.mempool_rejected(a.reason)
         if a.origin != LOCAL:
             return
         self._admissions[a.tx_hash] = a
@@ -545,7 +579,11 @@ class Node:
         return self.events.subscribe()
 
     def metrics_text(self) -> bytes:
-        return b""
+        if self.replica is not None:
+            self.metrics.mempool_size(len(self.replica.mempool), self.replica.mempool.size_bytes)
+            self.metrics.set_syncing(self.replica.syncing)
+        self.metrics.set_peers(len(self.peers()))
+        return self.metrics.render()
 
     async def admin_block_peer(self, peer_id: str) -> None:
         assert self.network is not None

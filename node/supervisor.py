@@ -49,13 +49,15 @@ class NodeProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
 
-    def signal(self, sig: int) -> None:
+    def signal(self, sig: signal.Signals) -> None:
         if self.alive:
             assert self.proc is not None
             self.proc.send_signal(sig)
 
 
-def _table(rows: dict[str, dict[str, Any]], rates: dict[str, float], procs: list[NodeProcess], notes: list[str]) -> Group:
+def _table(
+    rows: dict[str, dict[str, Any]], rates: dict[str, float], procs: list[NodeProcess], notes: list[str]
+) -> Group:
     t = Table(title="ekklesia local testnet", title_style="bold")
     for col in ("node", "height", "round", "step", "peers", "mempool", "tx/s", "app hash", "state"):
         t.add_column(col, justify="right" if col in ("height", "round", "peers", "mempool", "tx/s") else "left")

@@ -100,6 +100,8 @@ class Syncer:
         statuses = await self._statuses(peers) if peers else {}
         best = max((s.height for s in statuses.values()), default=0)
         self.target = max(self.target, best)
+        node.metrics.set_sync_target(self.target)
+        node.metrics.set_syncing(replica.syncing)
         mine = node.height
         if not node.config.sync.enabled:
             best = mine
@@ -128,15 +130,15 @@ class Syncer:
             windows = [start + i * WINDOW for i in range(parallel) if start + i * WINDOW <= best]
             got: dict[int, tuple[str, messages.BlocksResponse]] = {}
 
-            async def fetch(i: int, first: int) -> None:
+            async def fetch(i: int, first: int, into: dict[int, tuple[str, messages.BlocksResponse]]) -> None:
                 peer = peers[i % len(peers)]
                 resp = await self._request(peer, messages.BlocksRequest(first, WINDOW))
                 if isinstance(resp, messages.BlocksResponse):
-                    got[first] = (peer, resp)
+                    into[first] = (peer, resp)
 
             async with trio.open_nursery() as n:
                 for i, first in enumerate(windows):
-                    n.start_soon(fetch, i, first)
+                    n.start_soon(fetch, i, first, got)
             progressed = False
             for first in windows:
                 if first not in got:

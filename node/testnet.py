@@ -87,7 +87,7 @@ def init_testnet(
         nodes.append(TestnetNode(f"node{i}", home.root, base_port + 10 * i, base_port + 10 * i + 1,
                                  peer_id_of(node_key), key.address_hex))
 
-    for i, n in enumerate(nodes):
+    for n in nodes:
         peers = [f"/ip4/127.0.0.1/tcp/{m.p2p_port}/p2p/{m.peer_id}" for m in nodes if m is not n]
         consensus = {"timeout_propose_ms": 2000, "min_block_interval_ms": 500} if fast else {}
         cfg = Config.from_mapping({
@@ -96,6 +96,7 @@ def init_testnet(
                     "min_peers": min(len(peers), 4)},
             "api": {"listen": f"127.0.0.1:{n.api_port}", "admin_enabled": True},
             "consensus": consensus,
+            "metrics": {"enabled": True},
         }, env={})
         write_private_file(Home(n.home).config_file, render(cfg).encode(), what="config file")
 

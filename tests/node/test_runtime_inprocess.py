@@ -87,5 +87,9 @@ async def test_four_nodes_commit_transactions_and_agree(tmp_path, autojump_clock
             assert len(blocks) == 1 and len(app_hashes) == 1, f"disagreement at height {h}"
         committed = [nodes[0].tx(s.hash)[0] for s in statuses]
         assert all(s.status == "committed" and s.code == 0 for s in committed)
+        metrics = nodes[0].metrics_text().decode()
+        height_line = next(line for line in metrics.splitlines() if line.startswith("ekklesia_consensus_height "))
+        assert float(height_line.split()[1]) >= target
+        assert "ekklesia_txs_committed_total 6.0" in metrics
         for node in nodes:
             node.stop()
