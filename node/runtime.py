@@ -455,6 +455,22 @@ class Node:
             await waiter.event.wait()
         return waiter.status or TxStatus(h, "pending")
 
+    def submit_txs(self, txs: list[Tx]) -> list[TxStatus]:
+        hashes = [tx.hash for tx in txs]
+        for h in hashes:
+            self._admissions.pop(h, None)
+        self.feed(TxsReceived(self.clock(), txs, LOCAL))
+        out = []
+        for h in hashes:
+            adm = self._admissions.pop(h, None)
+            if adm is not None and adm.accepted:
+                out.append(TxStatus(h, "pending"))
+            else:
+                known, _ = self.tx(h)
+                out.append(known if known.status == "committed" else
+                           TxStatus(h, "rejected", adm.reason if adm else "not admitted"))
+        return out
+
     # ------------------------------------------------------------ sync protocol server
 
     async def _serve_request(self, peer_id: str, data: bytes) -> bytes:

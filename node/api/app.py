@@ -31,7 +31,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from protocol import crypto
+from protocol import crypto, messages
+from protocol.errors import DecodeError
 from protocol.governance import keys as gov_keys
 from protocol.governance import queries
 from protocol.governance.context import load
@@ -43,7 +44,7 @@ from . import params as P
 from . import views
 from .contract import NodeAPI, TxStatus
 from .errors import ApiError, error_response, handle_api_error, handle_http_exception, not_found
-from .txbody import parse_tx
+from .txbody import MSGPACK_TYPES, media_type, parse_tx
 
 log = structlog.get_logger("ekklesia.api")
 
@@ -200,6 +201,21 @@ class _Handlers:
             return self._tx_status_response(known)
         st = await self.node.submit_tx(tx, wait_commit=wait == "commit", timeout_s=timeout)
         return self._tx_status_response(st)
+
+    async def submit_batch(self, request: Request) -> Response:
+        """Many transactions in one request: a msgpack `TxBatch` (see protocol.messages).
+        Admission only; the response lists one status per tx, in order."""
+        if media_type(request.headers.get("content-type")) not in MSGPACK_TYPES:
+            raise ApiError(415, "Content-Type must be application/msgpack (a canonical TxBatch)")
+        body = await request.body()
+        try:
+            batch = messages.decode_tx_batch(body)
+        except DecodeError as exc:
+            raise ApiError(400, f"body is not a valid TxBatch: {exc.reason}", "bad_tx") from None
+        statuses = self.node.submit_txs(list(batch.txs))
+        accepted = sum(1 for st in statuses if st.status in ("pending", "committed"))
+        return _json({"accepted": accepted, "rejected": len(statuses) - accepted,
+                      "results": [views.tx_status_json(st) for st in statuses]})
 
     @staticmethod
     def _tx_status_response(st: TxStatus) -> Response:
@@ -441,6 +457,7 @@ def create_app(
         Route("/v1/validators", h.validators, methods=get),
         Route("/v1/peers", h.peers, methods=get),
         Route("/v1/txs", h.submit_tx, methods=["POST"]),
+        Route("/v1/txs/batch", h.submit_batch, methods=["POST"]),
         Route("/v1/txs/{hash}", h.tx, methods=get),
         Route("/v1/accounts/{address}", h.account, methods=get),
         Route("/v1/supply", h.supply, methods=get),

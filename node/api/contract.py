@@ -57,6 +57,10 @@ class NodeAPI(Protocol):
         in a stored block or `timeout_s` passed (then status stays "pending")."""
         ...
 
+    def submit_txs(self, txs: list[Tx]) -> list[TxStatus]:
+        """Admit many transactions at once (no waiting): one status per tx, in order."""
+        ...
+
     def state(self) -> KVReader:
         """The committed governance state, for `protocol.governance.queries`."""
         ...

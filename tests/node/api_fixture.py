@@ -311,6 +311,18 @@ class SimNodeAPI:
             await trio.sleep(0)
         return self.results.get(h) or TxStatus(h, "pending")
 
+    def submit_txs(self, txs: list[Tx]) -> list[TxStatus]:
+        out = []
+        for tx in txs:
+            h = tx.hash
+            self.admissions.pop(h, None)
+            self.submitted[h] = tx
+            self.sim.submit([tx])
+            adm = self.admissions.pop(h, None)
+            out.append(TxStatus(h, "pending") if adm is not None and adm.accepted
+                       else TxStatus(h, "rejected", adm.reason if adm else "not admitted"))
+        return out
+
     def state(self) -> KVReader:
         return self.sim.disk.state
 

@@ -16,6 +16,7 @@ from api_fixture import CHAIN, DOC, OUTSIDER, PEOPLE, SimNodeAPI, start_api
 from node.api.txbody import tx_to_json_envelope
 from protocol import crypto, merkle
 from protocol.governance.accounts import Transfer
+from protocol.messages import TxBatch
 from protocol.types import BlockHeader, Tx
 
 HEX64 = 64
@@ -155,6 +156,23 @@ async def test_submit_msgpack_then_it_commits(api):
     api.node.run_until_committed([tx.hash])
     done = (await api.http.get(f"/v1/txs/{tx.hash.hex()}")).json()
     assert done["status"] == "committed" and done["code"] == 0 and done["height"] == api.node.tx(tx.hash)[0].height
+
+
+async def test_submit_a_batch_reports_each_tx_in_order(api):
+    first = transfer(api)
+    second = api.node.make_tx(PEOPLE[0].key, "transfer", Transfer(OUTSIDER.address, 1, "t"), nonce=first.nonce + 1)
+    gap = api.node.make_tx(PEOPLE[0].key, "transfer", Transfer(OUTSIDER.address, 1, "t"), nonce=first.nonce + 5)
+    batch = TxBatch((first, second, gap))
+    r = await api.http.post("/v1/txs/batch", content=batch.encode(), headers={"content-type": "application/msgpack"})
+    assert r.status_code == 200
+    body = r.json()
+    assert [x["status"] for x in body["results"]] == ["pending", "pending", "rejected"]
+    assert body["accepted"] == 2 and body["rejected"] == 1
+    assert body["results"][2]["hash"] == gap.hash.hex() and "nonce" in body["results"][2]["reason"]
+    r = await api.http.post("/v1/txs/batch", content=b"\xc1", headers={"content-type": "application/msgpack"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_tx"
+    r = await api.http.post("/v1/txs/batch", json={}, headers={})
+    assert r.status_code == 415
 
 
 async def test_submit_json_envelope_and_wait_for_commit(api):
