@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck bench clean run
+.PHONY: test lint typecheck bench clean run crashloop
 
 # Reinstall only when the dependency list changes; an editable install picks up code edits.
 $(STAMP): pyproject.toml
@@ -36,3 +36,8 @@ VALIDATORS ?= 4
 run: $(STAMP)
 	@$(VENV)/bin/ekklesia testnet init --validators $(VALIDATORS) --out $(TESTNET) --force
 	@$(VENV)/bin/ekklesia testnet run $(TESTNET) --demo
+
+# Kill -9 a random validator of a loaded 4-validator testnet 20 times; check that
+# nothing conflicting was signed, all nodes agree and no acknowledged tx was lost.
+crashloop: $(STAMP)
+	@$(PY) -m simulations.real.crashloop --kills 20
