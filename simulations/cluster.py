@@ -135,6 +135,7 @@ class SimNode:
         self.observers: list[Callable[[SimNode, object], None]] = []  # see every delivered message
         self.rng = cluster.seeds.child("nodes").rng(name)
         self.acked: dict[bytes, int] = {}  # tx hash -> virtual ms it was accepted locally
+        self.crash_times: list[int] = []
         self._held: list[tuple[Callable[..., None], tuple[Any, ...]]] = []  # arrived while paused
         self._sync_queue: list[tuple[Block, Commit, str]] = []
         self._last_seen_height = -1
@@ -177,6 +178,7 @@ class SimNode:
         self.epoch += 1
         self._sync_queue = []
         self._held = []
+        self.crash_times.append(self.cluster.sched.now_ms)
         self.cluster.trace.record(self.cluster.sched.now_ms, self.name, "crash", self.disk.height)
 
     def halt(self, reason: str) -> None:
@@ -300,10 +302,15 @@ class SimNode:
         self.later(STATUS_INTERVAL_MS, self._status_tick)
 
     def _status_tick(self) -> None:
+        """As node.sync: fetch blocks from a peer that is ahead — at once when two or
+        more heights ahead, after a tick without progress when one ahead (the height
+        may be deciding here right now) — and pull the stalled height's messages."""
         peer = self.cluster.best_peer(self)
-        if peer is not None and peer.disk.height > self.disk.height + 1:
+        stalled = self.disk.height == self._last_seen_height
+        ahead = peer.disk.height - self.disk.height if peer is not None else 0
+        if peer is not None and (ahead > 1 or (ahead == 1 and stalled)):
             self._start_sync(peer.name)
-        elif self.disk.height == self._last_seen_height:
+        elif stalled:
             self.cluster.pull_height(self)
         self._last_seen_height = self.disk.height
         self._schedule_status()

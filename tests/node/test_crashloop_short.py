@@ -4,9 +4,9 @@ conflicting signatures, no disagreement and no lost acknowledged transaction."""
 
 import pytest
 from rich.console import Console
+from test_runtime_inprocess import free_base_port
 
 from simulations.real.crashloop import run
-from test_runtime_inprocess import free_base_port
 
 pytestmark = pytest.mark.slow
 
