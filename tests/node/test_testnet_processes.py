@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_runtime_inprocess import free_base_port
 
 from node.keys import load_validator_key
 from node.testnet import init_testnet
-from test_runtime_inprocess import free_base_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
