@@ -8,6 +8,7 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_runtime_inprocess import free_base_port
 
 from node.config import Config
 from node.errors import NodeError
@@ -19,7 +20,6 @@ from protocol import codec, crypto, messages
 from protocol.errors import DecodeError, ValidationError
 from protocol.governance.genesis import Genesis
 from protocol.types import Vote, VoteType
-from test_runtime_inprocess import free_base_port
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,8 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(Heal
 def msgpackish() -> st.SearchStrategy[bytes]:
     """Random bytes, and canonical encodings of random value trees (which get past
     the codec and reach the typed decoders)."""
-    leaves = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=40) | st.text(max_size=20)
+    leaves = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=40)
+              | st.text(max_size=20))
     trees = st.recursive(leaves, lambda inner: st.lists(inner, max_size=6), max_leaves=30)
     return st.binary(max_size=300) | trees.map(lambda v: codec.pack(v)) | trees.map(lambda v: codec.pack([2, v]))
 
