@@ -554,9 +554,12 @@ class Engine:
         )
         out.extend(actions)
         if vote is not None:
-            outcome = h.log.add_vote(vote).outcome
-            if outcome not in (AddOutcome.ADDED, AddOutcome.DUPLICATE):
-                raise InvariantViolation("this validator's own votes conflict")
+            result = h.log.add_vote(vote)
+            # A conflicting vote under this key that this engine did not sign: another
+            # process holds the key (twins, a copied key). That is evidence against the
+            # key, not a bug here: report it rather than halt the node.
+            if result.evidence is not None:
+                out.append(ReportEvidence(result.evidence))
 
     # ------------------------------------------------------------------ upon rules
 
@@ -585,6 +588,8 @@ class Engine:
         if h.step == Step.PROPOSE and self._upon_proposal(h, out):
             return True
         if h.step >= Step.PREVOTE and self._upon_polka_block(h, out):
+            return True
+        if self._upon_polka_other_round(h):
             return True
         if h.step == Step.PREVOTE and self._upon_polka_nil(h, out):
             return True
@@ -643,6 +648,22 @@ class Engine:
                 h.step = Step.PRECOMMIT  # L41
             h.valid_hash, h.valid_round = v, h.round  # L42–L43
             return True
+        return False
+
+    def _upon_polka_other_round(self, h: _Height) -> bool:
+        """L42–L43 for a polka of a round other than the current one (a departure from
+        the paper, which updates validValue only in round_p): a node that saw a round's
+        polka only after leaving it — lost votes recovered later, a healed partition —
+        still learns the value to re-propose. Without it a validator locked on v waits
+        until it is proposer itself, since nobody else proposes v. Safe: validValue only
+        decides what this node proposes, and receivers check the polka (L28)."""
+        for r in reversed(h.log.prevote_rounds()):
+            if r <= h.valid_round or r == h.round:
+                continue
+            for v in h.log.votes(r, VoteType.PREVOTE).blocks_with_two_thirds():
+                if h.log.has_proposal_for(r, v) and h.log.validity(v) is True:
+                    h.valid_hash, h.valid_round = v, r
+                    return True
         return False
 
     def _upon_polka_nil(self, h: _Height, out: list[Action]) -> bool:

@@ -59,6 +59,9 @@ class MessageLog:
             self._rounds_of.setdefault(vote.validator, set()).add(vote.round)
         return result
 
+    def prevote_rounds(self) -> list[int]:
+        return sorted(r for (r, t) in self._votes if t == VoteType.PREVOTE)
+
     def precommit_rounds(self) -> list[int]:
         return sorted(r for (r, t) in self._votes if t == VoteType.PRECOMMIT)
 
