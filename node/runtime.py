@@ -62,12 +62,14 @@ from protocol.replica import (
     CommitBlock,
     ConsensusMessage,
     Input,
+    GossipTxs,
     Penalise,
     Replica,
     ReplicaConfig,
     StartConsensus,
     StopConsensus,
     SyncedBlock,
+    Tick,
     Timeout,
     TxAdmitted,
     TxsReceived,
@@ -199,6 +201,7 @@ class Node:
                 nursery.start_soon(self._publisher)
                 nursery.start_soon(self._tx_batcher)
                 nursery.start_soon(self.syncer.run)
+                nursery.start_soon(self._ticker)
                 if self.config.storage.prune_keep_last:
                     nursery.start_soon(self._pruner)
                 await self._start_api(nursery)
@@ -311,6 +314,8 @@ class Node:
                     self.syncer.wake_pull()
             case TxAdmitted():
                 self._on_admitted(a)
+            case GossipTxs():
+                self._send("txs", messages.TxBatch(a.txs[: messages.MAX_BATCH_TXS]).encode())
             case Penalise():
                 self._penalise(a.origin, a.reason)
             case cm.Ignored():
@@ -522,6 +527,11 @@ class Node:
         self.feed(BlockFetched(self.clock(), block, origin))
 
     # ------------------------------------------------------------ maintenance
+
+    async def _ticker(self) -> None:
+        while True:
+            await trio.sleep(1.0)
+            self.feed(Tick(self.clock()))
 
     async def _pruner(self) -> None:
         store = self.store

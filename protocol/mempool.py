@@ -50,6 +50,7 @@ class _Entry:
     tx: Tx
     size: int
     seq: int  # arrival order, for round-robin fairness
+    gossiped_ms: int  # when this node last offered it to peers
 
 
 class Mempool:
@@ -90,7 +91,7 @@ class Mempool:
 
     # ------------------------------------------------------------ admission
 
-    def add(self, tx: Tx) -> Admission:
+    def add(self, tx: Tx, now_ms: int = 0) -> Admission:
         encoded = tx.encode()
         encoded_len = len(encoded)
         tx_hash = hashlib.sha256(encoded).digest()
@@ -113,7 +114,7 @@ class Mempool:
         reason = self._stateful(tx)
         if reason is not None:
             return Admission(False, reason, tx_hash)
-        entry = _Entry(tx, encoded_len, self._seq)
+        entry = _Entry(tx, encoded_len, self._seq, now_ms)
         self._seq += 1
         self._by_hash[tx_hash] = entry
         self._by_sender.setdefault(tx.sender, []).append(entry)
@@ -150,6 +151,20 @@ class Mempool:
                 if len(out) >= max_txs:
                     break
             active = still
+        return out
+
+    def stale(self, now_ms: int, age_ms: int, limit: int) -> list[Tx]:
+        """Pending txs not offered to peers for `age_ms`, marked as offered now. Gossip
+        is fire-once and lossy: a peer that missed a tx also refuses the sender's later
+        nonces, so a node re-offers what stays pending rather than be its only holder."""
+        out: list[Tx] = []
+        for sender in sorted(self._by_sender):
+            for entry in self._by_sender[sender]:
+                if now_ms - entry.gossiped_ms >= age_ms:
+                    entry.gossiped_ms = now_ms
+                    out.append(entry.tx)
+                    if len(out) >= limit:
+                        return out
         return out
 
     # ------------------------------------------------------------ after a block

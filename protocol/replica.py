@@ -13,6 +13,7 @@ block — from the committed state it is given to read, so the host only does IO
     BlockStored(height)                     CommitBlock(block, commit, result)
     SyncedBlock(block, commit, origin)      RequestBlock(height, round, hash)
     BlockFetched(block, origin)             TxAdmitted(...), Penalise(origin, reason)
+    Tick (about every second)               GossipTxs(txs): re-offer what stays pending
 
 The host applies `CommitBlock` to its store (the state `KVReader` the replica reads
 must then show the new state) and answers with `BlockStored`; only then does the
@@ -47,6 +48,8 @@ from protocol.validators import verify_commit
 # Results a proposer could only produce by including garbage: the block is invalid.
 _PROPOSER_FAULTS = frozenset({Code.WRONG_CHAIN, Code.BAD_SIGNATURE})
 EVIDENCE_POOL_MAX = 1_000
+REGOSSIP_AGE_MS = 3_000  # a pending tx is offered to peers again after this long
+REGOSSIP_MAX = 2_000  # txs per tick (one gossip batch)
 LOCAL = "local"  # origin of transactions submitted to this node directly
 
 
@@ -134,6 +137,13 @@ class SyncedBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class Tick:
+    """Periodic (about every second): re-offer transactions that stay pending."""
+
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class BlockFetched:
     now_ms: int
     block: Block
@@ -142,7 +152,7 @@ class BlockFetched:
 
 Input = (
     Boot | StartConsensus | StopConsensus | ConsensusMessage | Timeout | TxsReceived | BlockStored | SyncedBlock
-    | BlockFetched
+    | BlockFetched | Tick
 )
 
 # ---------------------------------------------------------------- actions
@@ -173,6 +183,13 @@ class TxAdmitted:
 
 
 @dataclass(frozen=True, slots=True)
+class GossipTxs:
+    """Offer these pending transactions to peers again (one batch)."""
+
+    txs: tuple[Tx, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Penalise:
     origin: str
     reason: str
@@ -181,7 +198,7 @@ class Penalise:
 
 Action = (
     Broadcast | cm.ScheduleTimeout | cm.PersistSignState | cm.WalAppend | cm.RequestBlock | CommitBlock
-    | TxAdmitted | Penalise | cm.Ignored
+    | TxAdmitted | GossipTxs | Penalise | cm.Ignored
 )
 
 
@@ -263,6 +280,10 @@ class Replica:
                 self._on_stored(inp, out)
             case SyncedBlock():
                 self._on_synced(inp, out)
+            case Tick():
+                stale = self.mempool.stale(inp.now_ms, REGOSSIP_AGE_MS, REGOSSIP_MAX)
+                if stale:
+                    out.append(GossipTxs(tuple(stale)))
             case BlockFetched():
                 if self.engine is not None:
                     self._drive(self.engine.handle(cm.BlockReceived(inp.now_ms, inp.block, inp.origin)), out)
@@ -445,7 +466,7 @@ class Replica:
     def _on_txs(self, inp: TxsReceived, out: list[Action]) -> None:
         had = len(self.mempool)
         for tx in inp.txs:
-            adm = self.mempool.add(tx)
+            adm = self.mempool.add(tx, inp.now_ms)
             out.append(TxAdmitted(tx, adm.tx_hash, adm.accepted, adm.reason, inp.origin))
             if not adm.accepted and inp.origin != LOCAL and adm.reason == "a signature does not verify":
                 out.append(Penalise(inp.origin, "gossiped a tx with a bad signature"))
