@@ -41,10 +41,12 @@ from protocol.replica import (
     Broadcast,
     CommitBlock,
     ConsensusMessage,
+    GossipTxs,
     Penalise,
     Replica,
     ReplicaConfig,
     SyncedBlock,
+    Tick,
     Timeout,
     TxAdmitted,
     TxsReceived,
@@ -266,6 +268,8 @@ class SimNode:
                 if a.accepted and a.origin == LOCAL:
                     self.acked[a.tx_hash] = c.sched.now_ms
                     c.gossip_txs(self, [a.tx])
+            case GossipTxs():
+                c.gossip_txs(self, list(a.txs))
             case Penalise():
                 c.trace.record(c.sched.now_ms, self.name, "penalise", a.origin, a.reason)
             case cm.Ignored():
@@ -313,6 +317,7 @@ class SimNode:
         elif stalled:
             self.cluster.pull_height(self)
         self._last_seen_height = self.disk.height
+        self.feed(Tick(self.now))
         self._schedule_status()
 
     def _start_sync(self, peer_name: str) -> None:
@@ -500,7 +505,9 @@ class Cluster:
         return [p for name, p in sorted(self.nodes.items()) if name != node.name and self.net.link_up(name, node.name)]
 
     def best_peer(self, node: SimNode) -> SimNode | None:
-        peers = [p for p in self._peers_of(node) if p.up and p.byzantine is None and self.net.link_up(node.name, p.name)]
+        peers = [
+            p for p in self._peers_of(node) if p.up and p.byzantine is None and self.net.link_up(node.name, p.name)
+        ]
         return max(peers, key=lambda p: (p.disk.height, p.name), default=None)
 
     # ------------------------------------------------------------ checks
