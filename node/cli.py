@@ -209,7 +209,10 @@ def default_moniker() -> str:
     return name if name and moniker_problem(name) is None else "node"
 
 
-def init_node(home: Home, *, moniker: str | None = None, force: bool = False) -> InitResult:
+def init_node(
+    home: Home, *, moniker: str | None = None, force: bool = False, genesis: Path | None = None,
+    peers: tuple[str, ...] = (),
+) -> InitResult:
     """Create a node home: directories (0700), config.toml with the defaults (0600),
     a validator key (0600). The libp2p node key is created by the node on first start
     at `home.node_key_file`.
@@ -217,7 +220,12 @@ def init_node(home: Home, *, moniker: str | None = None, force: bool = False) ->
     An initialised home (config.toml or validator key present) is refused unless
     `force`; then config.toml is rewritten (the old one moved to
     ``config.toml.<UTC time>.bak``) and an existing validator key is kept — a key is
-    never overwritten. Data and keystore are left alone."""
+    never overwritten. Data and keystore are left alone.
+
+    Joining a network: `genesis` (the network's genesis.json) is validated and copied
+    to `home.genesis_file` (an existing, different one is replaced only with `force`,
+    moved to a ``.bak``, and never while data/ holds a chain);
+    `peers` (multiaddrs ending in /p2p/<peer id>) are written to ``p2p.peers``."""
     if home.root.exists() and not home.root.is_dir():
         raise HomeError(f"{home.root} exists and is not a directory")
     if home.is_initialised() and not force:
@@ -227,6 +235,22 @@ def init_node(home: Home, *, moniker: str | None = None, force: bool = False) ->
             "pass --force to rewrite config.toml (the validator key is kept), or choose another --home",
         )
     text = render_default(moniker if moniker is not None else default_moniker())  # validates the moniker
+    if peers:  # validated like any config value (ConfigError names a bad multiaddr)
+        text = render(Config.from_mapping(
+            {"node": {"moniker": moniker if moniker is not None else default_moniker()}, "p2p": {"peers": list(peers)}},
+            env={}, source="--peer"))
+    genesis_text = _read_genesis(genesis) if genesis is not None else None
+    replace_genesis = False
+    if genesis_text is not None and home.genesis_file.exists():
+        if home.genesis_file.read_text(encoding="utf-8") == genesis_text:
+            genesis_text = None  # already there
+        elif not force:
+            raise HomeError(f"{home.genesis_file} exists and differs from {genesis}", "pass --force to replace it")
+        elif home.data_dir.exists() and any(home.data_dir.iterdir()):
+            raise HomeError(f"{home.data_dir} holds the chain of the current genesis",
+                            "remove it before replacing the genesis")
+        else:
+            replace_genesis = True
 
     # Check an existing validator key before changing anything.
     existing_key = load_validator_key(home.validator_key_file) if home.validator_key_file.exists() else None
@@ -234,21 +258,21 @@ def init_node(home: Home, *, moniker: str | None = None, force: bool = False) ->
     home.create_dirs()
     backup = None
     if home.config_file.exists():
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        backup = home.config_file.with_name(f"{home.config_file.name}.{stamp}.bak")
-        n = 1
-        while backup.exists():  # never replace an earlier backup
-            n += 1
-            backup = home.config_file.with_name(f"{home.config_file.name}.{stamp}.{n}.bak")
+        backup = _backup_path(home.config_file)
         os.replace(home.config_file, backup)
     write_private_file(home.config_file, text.encode("utf-8"), what="config file")
     Config.load(home, env={})  # what init wrote must load
 
     key = existing_key if existing_key is not None else create_validator_key(home.validator_key_file)
 
-    # Genesis: not generated yet. `write_genesis(home, ...)` goes here once it exists
-    # (lead, issue #6); until then `init` writes no genesis.json and says so.
+    # Genesis: copied with --genesis. Generating one: `write_genesis(home, ...)` goes here
+    # once it exists (lead, issue #6).
     genesis_written = False
+    if genesis_text is not None:
+        if replace_genesis:
+            os.replace(home.genesis_file, _backup_path(home.genesis_file))
+        write_private_file(home.genesis_file, genesis_text.encode("utf-8"), what="genesis file")
+        genesis_written = True
 
     return InitResult(
         home=home.root,
@@ -264,6 +288,30 @@ def init_node(home: Home, *, moniker: str | None = None, force: bool = False) ->
     )
 
 
+def _backup_path(path: Path) -> Path:
+    """``<path>.<UTC time>.bak``, never an existing file."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    backup = path.with_name(f"{path.name}.{stamp}.bak")
+    n = 1
+    while backup.exists():  # never replace an earlier backup
+        n += 1
+        backup = path.with_name(f"{path.name}.{stamp}.{n}.bak")
+    return backup
+
+
+def _read_genesis(path: Path) -> str:
+    """The text of a genesis file, after checking that it is one."""
+    from protocol.errors import ValidationError
+    from protocol.governance.genesis import Genesis
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        Genesis.from_json(text)
+    except (ValidationError, ValueError) as exc:
+        raise HomeError(f"{path} is not a valid genesis: {exc}") from None
+    return text
+
+
 def _check_moniker(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None and (problem := moniker_problem(value)):
         raise click.BadParameter(problem)
@@ -275,14 +323,18 @@ Examples:
   ekklesia init                              ~/.ekklesia, moniker = host name
   ekklesia init --home ./n0 --moniker n0     another home
   ekklesia init --home ./n0 --force          rewrite config.toml; keys are kept
+  ekklesia init --genesis genesis.json --peer /dns4/seed.example.org/tcp/26656/p2p/12D3KooW…
+                                             join a running network (a full node)
 
 \b
 Creates (directories 0700, files 0600):
   config/config.toml          every key with its default, commented
   config/validator_key.json   consensus key (an existing one is never replaced)
   data/ keys/                 empty
-The libp2p key config/node_key is created on first start. Genesis generation
-(config/genesis.json) is not implemented yet.
+The libp2p key config/node_key is created on first start. --genesis FILE copies
+the network's genesis to config/genesis.json; each --peer is written to p2p.peers.
+The node is a validator only if its validator key is in the genesis (or later
+validator) set; otherwise it syncs and follows the chain as a full node.
 """
 
 
@@ -290,10 +342,15 @@ The libp2p key config/node_key is created on first start. Genesis generation
 @_home_option
 @click.option("--moniker", callback=_check_moniker, help="Node name for config.toml.  [default: host name]")
 @click.option("--force", is_flag=True, help="Rewrite config.toml of an initialised home (old one kept as .bak).")
+@click.option("--genesis", "genesis", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="The network's genesis.json, copied into the home.")
+@click.option("--peer", "peers", multiple=True, metavar="MULTIADDR",
+              help="A peer to connect to, /ip4/…/tcp/…/p2p/<peer id> (repeatable): written to p2p.peers.")
 @_json_option
-def init(home: Path | None, moniker: str | None, force: bool, as_json: bool) -> None:
+def init(home: Path | None, moniker: str | None, force: bool, genesis: Path | None, peers: tuple[str, ...],
+         as_json: bool) -> None:
     """Create a node home: config, validator key, directories."""
-    result = init_node(Home.resolve(home), moniker=moniker, force=force)
+    result = init_node(Home.resolve(home), moniker=moniker, force=force, genesis=genesis, peers=peers)
     if as_json:
         _emit_json(result.to_json())
         return
@@ -306,7 +363,12 @@ def init(home: Path | None, moniker: str | None, force: bool, as_json: bool) -> 
     click.echo(f"    address      {result.validator_address}")
     click.echo(f"    pubkey       {result.validator_pubkey}")
     click.echo(f"  node key       {result.node_key_file} (created on first start)")
-    click.echo(f"  genesis        {result.genesis_file} (not created: genesis generation is not implemented yet)")
+    if result.genesis_written:
+        click.echo(f"  genesis        {result.genesis_file} (copied from {genesis})")
+    else:
+        click.echo(f"  genesis        {result.genesis_file} (not created: give --genesis FILE to join a network)")
+    for p in peers:
+        click.echo(f"  peer           {p}")
 
 
 @main.command("show-validator", epilog="\b\nExamples:\n  ekklesia show-validator\n  ekklesia show-validator --json")
@@ -574,3 +636,7 @@ def keys_delete(name: str, yes: bool, home: Path | None, as_json: bool) -> None:
         return
     click.echo(f"deleted key {name} ({info.address})")
 from node import cli_run as _cli_run  # noqa: E402,F401  (registers start and testnet)
+from node import cli_tx as _cli_tx  # noqa: E402,F401  (registers status, query and tx)
+from simulations.cli import sim as _sim  # noqa: E402
+
+main.add_command(_sim)

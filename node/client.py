@@ -87,7 +87,7 @@ class Client:
     def _error(self, path: str, r: httpx.Response, body: Any) -> ApiError:
         err = body.get("error") if isinstance(body, dict) else None
         err = err if isinstance(err, dict) else {}
-        message = err.get("message") or r.text[:200].strip() or r.reason_phrase
+        message = err.get("message") or " ".join(r.text[:200].split()) or r.reason_phrase
         cls = NotFound if r.status_code == 404 else ApiError
         return cls(f"{path}: {r.status_code} {message}", status=r.status_code, code=err.get("code"))
 
