@@ -96,7 +96,8 @@ def testnet_init(validators: int, out: Path, base_port: int, chain_id: str, forc
 @testnet.command("run", epilog=TESTNET_EPILOG)
 @click.argument("out", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("testnet"))
 @click.option("--demo/--no-demo", default=False, help="Run the governance demo against the testnet.")
-@click.option("--duration", type=float, default=0, help="Stop after this many seconds (0: until Ctrl-C).")
+@click.option("--duration", type=float, default=0,
+              help="Stop after this many seconds, or when the demo is done (0: run until Ctrl-C).")
 def testnet_run(out: Path, demo: bool, duration: float) -> None:
     """Start every node of the testnet, show a live status table, stop all on Ctrl-C."""
     from node.supervisor import run_testnet

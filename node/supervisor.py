@@ -72,7 +72,7 @@ def _table(
             str(s.get("peers")), str(s.get("mempool_size", "-")), f"{rates.get(p.node.name, 0.0):.1f}",
             str(s.get("app_hash", ""))[:12], "syncing" if s.get("syncing") else state,
         )
-    return Group(t, Text("\n".join(notes[-12:])), Text("Ctrl-C stops every node.", style="dim"))
+    return Group(t, Text("\n".join(notes[-24:])), Text("Ctrl-C stops every node.", style="dim"))
 
 
 async def run_testnet(out: Path, nodes: list[TestnetNode], demo: bool, duration: float) -> int:
@@ -110,6 +110,9 @@ async def run_testnet(out: Path, nodes: list[TestnetNode], demo: bool, duration:
                 except Exception as exc:  # show it in the table; the testnet keeps running
                     say(f"  demo failed: {exc}")
                     exit_code = 1
+                if duration:  # a bounded run (scripts, tests) ends with the demo
+                    await trio.sleep(1.0)
+                    nursery.cancel_scope.cancel()
 
             if demo:
                 nursery.start_soon(run_demo_when_ready)
