@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_runtime_inprocess import free_base_port
 
 pytestmark = pytest.mark.slow
