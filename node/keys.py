@@ -174,10 +174,10 @@ def write_private_file(path: Path, data: bytes, *, what: str) -> None:
             raise KeyExists(f"{what} {path} already exists; refusing to overwrite it") from None
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(d: Path) -> None:
+def fsync_dir(d: Path) -> None:
     try:
         fd = os.open(d, os.O_RDONLY)
     except OSError:
@@ -362,7 +362,7 @@ class Keystore:
         """Remove the key file of `name` (its facts are returned); `KeyNotFound` if absent."""
         info = self.show(name)
         info.path.unlink()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return info
 
     # -- reading

@@ -230,37 +230,26 @@ class Node:
             self.metrics_address = await nursery.start(lambda task_status: serve_metrics(self, m.listen,
                                                                                           task_status=task_status))
 
-    def _boot(self, *, catching_up: bool) -> None:
+    def _recovered(self) -> dict[str, Any]:
+        """The stored head and consensus state a (re)started engine resumes from."""
         store = self.store
         assert store is not None
         recovery = store.consensus_recovery()
         head = store.last_height
-        self.feed(
-            Boot(
-                now_ms=self.clock(),
-                last_block=store.block(head) if head else None,
-                last_commit=store.commit(head) if head else None,
-                sign_state=SignState.decode(recovery.sign_state) if recovery.sign_state else None,
-                wal=[WalRecord.decode(r) for r in recovery.wal],
-                catching_up=catching_up,
-            )
-        )
+        return {
+            "now_ms": self.clock(),
+            "last_block": store.block(head) if head else None,
+            "last_commit": store.commit(head) if head else None,
+            "sign_state": SignState.decode(recovery.sign_state) if recovery.sign_state else None,
+            "wal": [WalRecord.decode(r) for r in recovery.wal],
+        }
+
+    def _boot(self, *, catching_up: bool) -> None:
+        self.feed(Boot(**self._recovered(), catching_up=catching_up))
 
     def start_consensus(self) -> None:
-        store = self.store
-        assert store is not None
-        recovery = store.consensus_recovery()
-        head = store.last_height
-        self.log.info("consensus starting", height=head + 1)
-        self.feed(
-            StartConsensus(
-                now_ms=self.clock(),
-                last_block=store.block(head) if head else None,
-                last_commit=store.commit(head) if head else None,
-                sign_state=SignState.decode(recovery.sign_state) if recovery.sign_state else None,
-                wal=[WalRecord.decode(r) for r in recovery.wal],
-            )
-        )
+        self.log.info("consensus starting", height=self.height + 1)
+        self.feed(StartConsensus(**self._recovered()))
 
     def stop_consensus(self) -> None:
         self.log.info("falling behind: consensus paused for block sync", height=self.height)

@@ -18,6 +18,8 @@ from libp2p.crypto.keys import KeyPair, KeyType
 from libp2p.crypto.serialization import deserialize_private_key
 from libp2p.peer.id import ID
 
+from node.keys import fsync_dir
+
 
 class NodeKeyError(Exception):
     """The node key file exists but cannot be used (bad permissions or contents)."""
@@ -50,7 +52,7 @@ def load_or_create_node_key(path: str | os.PathLike[str]) -> KeyPair:
             return _load(p)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(p.parent)
+    fsync_dir(p.parent)
     return key_pair
 
 
@@ -79,14 +81,3 @@ def _load(p: Path) -> KeyPair:
     return KeyPair(private_key, private_key.get_public_key())
 
 
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
