@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench.micro", "bench/bench_apply.py", "bench/bench_sim.py", "bench/bench_testnet.py"]
+SCRIPTS = [
+    "bench.micro",
+    "bench/bench_hotpaths.py",
+    "bench/bench_apply.py",
+    "bench/bench_sim.py",
+    "bench/bench_sync.py",
+    "bench/bench_testnet.py",
+]
 
 
 def main() -> int:
