@@ -114,6 +114,8 @@ class Node:
         self.node_id = ""
         self.syncer: Syncer | None = None
         self._timers = Timers(self._on_timer)
+        self._stored_send, self._stored_recv = trio.open_memory_channel[int](16)
+        self._stored = trio.Event()
         self._outbox_send, self._outbox_recv = trio.open_memory_channel[tuple[str, bytes]](4096)
         self._tx_batch: list[Tx] = []
         self._tx_batch_bytes = 0
@@ -196,6 +198,7 @@ class Node:
                 self.metrics.set_height(store.last_height)
                 self._boot(catching_up=bool(self.config.p2p.peers) and self.config.sync.enabled)
                 nursery.start_soon(self._timers.run)
+                nursery.start_soon(self._after_store)
                 nursery.start_soon(self._consume, "txs")
                 nursery.start_soon(self._consume, "consensus")
                 nursery.start_soon(self._publisher)
@@ -297,7 +300,10 @@ class Node:
                 self._timers.schedule(a.delay_ms, (a.step, a.height, a.round))
             case CommitBlock():
                 self._commit(a)
-                pending.append(BlockStored(self.clock(), a.block.height))
+                # BlockStored goes back through the trio loop, not this feed: a lone
+                # validator with a short block interval would otherwise decide height
+                # after height here without ever yielding to the network or a signal.
+                self._stored_send.send_nowait(a.block.height)
             case cm.RequestBlock():
                 if self.syncer is not None:
                     self.syncer.wake_pull()
@@ -342,6 +348,17 @@ class Node:
             if waiter is not None:
                 waiter.status = status
                 waiter.event.set()
+
+    async def _after_store(self) -> None:
+        async for height in self._stored_recv:
+            self.feed(BlockStored(self.clock(), height))
+            self._stored.set()
+            self._stored = trio.Event()
+
+    async def until_stored(self) -> None:
+        """Wait until the replica has heard that its last committed block is stored."""
+        while self.replica is not None and self.replica.committing:
+            await self._stored.wait()
 
     def _on_timer(self, payload: tuple[Any, int, int]) -> None:
         step, height, round = payload
@@ -506,7 +523,8 @@ class Node:
                 )
         return messages.ErrorResponse(400, f"unexpected request {type(req).__name__}")
 
-    def apply_synced(self, block: Block, commit: Commit, origin: str) -> None:
+    async def apply_synced(self, block: Block, commit: Commit, origin: str) -> None:
+        await self.until_stored()
         self.feed(SyncedBlock(self.clock(), block, commit, origin))
 
     def offer(self, msg: Proposal | Vote, origin: str) -> None:

@@ -113,6 +113,7 @@ class Syncer:
         if replica.syncing:
             alone = not statuses and trio.current_time() - node.started_at > NO_PEER_GRACE_S
             if (statuses or alone) and node.height >= max(best, 0):
+                await node.until_stored()  # the replica must know the head it starts from
                 node.start_consensus()
             return
         if node.height != self._last_height:
@@ -147,7 +148,7 @@ class Syncer:
                 for bc in resp.blocks:
                     if bc.block.height != node.height + 1:
                         continue
-                    node.apply_synced(bc.block, bc.commit, peer)
+                    await node.apply_synced(bc.block, bc.commit, peer)
                     if node.height != bc.block.height:
                         return  # the replica refused it and penalised the peer
                     self.synced_blocks += 1

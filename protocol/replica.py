@@ -239,6 +239,11 @@ class Replica:
     def syncing(self) -> bool:
         return self.engine is None
 
+    @property
+    def committing(self) -> bool:
+        """A CommitBlock was handed to the host and its BlockStored has not come back."""
+        return self._committing is not None
+
     def current_messages(self) -> list[Proposal | Vote]:
         return self.engine.messages() if self.engine is not None else []
 
