@@ -55,6 +55,7 @@ GROUPS = [
     ("ed25519 verify/sign (nacl)", ("nacl/",)),
     ("canonical codec (protocol/codec.py)", ("protocol/codec.py",)),
     ("wire structs (protocol/wire.py)", ("protocol/wire.py",)),
+    ("codec + wire structs together", ("protocol/codec.py", "protocol/wire.py")),
     ("mempool admission (Mempool.add)", ("Mempool.add ",)),
     ("block execution (Replica._execute)", ("Replica._execute ",)),
     ("block building (Replica._build)", ("Replica._build ",)),
