@@ -66,8 +66,9 @@ from node.testnet import TestnetNode  # noqa: E402
 CHAIN_ID = "ekklesia-bench"
 TARGET_BLOCKS_PER_S = 500
 BUILD_ENV = {
-    # Not 0 or 1: a lone validator whose block store takes longer than the interval starts
-    # the next height inside the same Node.feed() call, forever (API down, SIGTERM ignored).
+    # ~95 blocks/s. At 0-1 ms a lone validator makes ~250 blocks/s but publishes faster than
+    # py-libp2p sends (hundreds of "outbox full" warnings per second); before commit 4da2dec
+    # it never left Node.feed() at all (API down, SIGTERM ignored).
     "EKKLESIA_CONSENSUS_MIN_BLOCK_INTERVAL_MS": "10",
     "EKKLESIA_CONSENSUS_TIMEOUT_PROPOSE_MS": "200",
     "EKKLESIA_CONSENSUS_TIMEOUT_PREVOTE_MS": "100",
