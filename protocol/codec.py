@@ -42,8 +42,31 @@ def pack(value: Value) -> bytes:
         raise DecodeError("string is not valid UTF-8") from None
 
 
+def pack_tree(value: Value) -> bytes:
+    """Encode a tree built by the typed struct layer, whose `Spec`s already checked
+    every leaf (`wire.Struct.encode`): the generic walk of `pack` would repeat it."""
+    try:
+        return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+    except UnicodeEncodeError:
+        raise DecodeError("string is not valid UTF-8") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DecodeError(f"cannot encode: {exc}") from None
+
+
 def unpack(data: bytes, max_size: int) -> Any:
     """Decode canonical bytes of at most `max_size` bytes into a value tree (lists)."""
+    if isinstance(data, bytearray | memoryview):
+        data = bytes(data)
+    value = unpack_unchecked(data, max_size)
+    _check_value(value, 0, encode=False)
+    require_canonical(value, data)
+    return value
+
+
+def unpack_unchecked(data: bytes, max_size: int) -> Any:
+    """Parse with the size and length limits only. The caller must check the tree
+    against a schema (which bounds its depth and leaf types) and then call
+    `require_canonical`; `wire.Struct.decode` does both."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -56,7 +79,7 @@ def unpack(data: bytes, max_size: int) -> Any:
     # preallocating a huge array for a few bytes that merely claim one.
     limit = len(data)
     try:
-        value = msgpack.unpackb(
+        return msgpack.unpackb(
             data,
             raw=False,
             use_list=True,
@@ -76,10 +99,25 @@ def unpack(data: bytes, max_size: int) -> Any:
         raise DecodeError("string is not valid UTF-8") from None
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise DecodeError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
-    _check_value(value, 0, encode=False)
-    if msgpack.packb(value, use_bin_type=True) != data:
+
+
+def require_canonical(value: Any, data: bytes) -> None:
+    """`data` is the one canonical encoding of `value` (minimal ints and lengths)."""
+    try:
+        again = msgpack.packb(value, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:  # floats pass; depth is the caller's check
+        raise DecodeError(f"cannot re-encode: {exc}") from None
+    if again != data:
         raise DecodeError("non-canonical encoding")
-    return value
+
+
+def array_header(n: int) -> bytes:
+    """The msgpack array header `packb` writes for `n` items (fixarray, array16, array32)."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
 
 
 def _check_value(value: Any, depth: int, *, encode: bool) -> None:

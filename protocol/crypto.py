@@ -50,7 +50,7 @@ def sha256(data: bytes) -> bytes:
 
 def sign_bytes(chain_id: str, kind: str, payload: bytes) -> bytes:
     """The exact bytes that an ed25519 signature of ekklesia covers."""
-    return codec.pack([SIG_DOMAIN, chain_id, kind, payload])
+    return codec.pack_tree([SIG_DOMAIN, chain_id, kind, payload])
 
 
 def address(pubkey: bytes) -> bytes:
@@ -98,14 +98,14 @@ class VerifyCache:
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
-        self._ok: OrderedDict[tuple[bytes, bytes, bytes], None] = OrderedDict()
+        self._ok: OrderedDict[bytes, None] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._ok)
 
-    def lookup(self, key: tuple[bytes, bytes, bytes]) -> bool:
+    def lookup(self, key: bytes) -> bool:
         if key in self._ok:
             self._ok.move_to_end(key)
             self.hits += 1
@@ -113,7 +113,7 @@ class VerifyCache:
         self.misses += 1
         return False
 
-    def add(self, key: tuple[bytes, bytes, bytes]) -> None:
+    def add(self, key: bytes) -> None:
         self._ok[key] = None
         if len(self._ok) > self.capacity:
             self._ok.popitem(last=False)
@@ -141,7 +141,8 @@ def verify(
     message = sign_bytes(chain_id, kind, payload)
     if cache is None:
         return verify_raw(pubkey, message, signature)
-    key = (pubkey, sha256(message), signature)
+    # One 32-byte key per entry (a tuple of the three parts took ~380 bytes).
+    key = hashlib.sha256(pubkey + signature + message).digest()
     if cache.lookup(key):
         return True
     if not verify_raw(pubkey, message, signature):

@@ -37,6 +37,7 @@ MAX_PROPOSALS_PER_RESPONSE = 4
 @dataclass(frozen=True, slots=True)
 class TxBatch(Struct):
     MAX_BYTES = MAX_TX_BATCH_BYTES
+    ENCODE_BY_PARTS = True
     txs: Annotated[tuple[Tx, ...], struct_list(Tx, MAX_BATCH_TXS)]
 
 
@@ -70,6 +71,7 @@ class BlockWithCommit(Struct):
 @dataclass(frozen=True, slots=True)
 class BlocksResponse(Struct):
     MAX_BYTES = MAX_SYNC_RESPONSE_BYTES
+    ENCODE_BY_PARTS = True
     blocks: Annotated[tuple[BlockWithCommit, ...], struct_list(BlockWithCommit, MAX_BLOCKS_PER_RESPONSE)]
 
 
@@ -85,6 +87,7 @@ class VotesResponse(Struct):
     cannot do it: its de-duplication drops a re-published message for minutes."""
 
     MAX_BYTES = MAX_SYNC_RESPONSE_BYTES
+    ENCODE_BY_PARTS = True
     proposals: Annotated[tuple[Proposal, ...], struct_list(Proposal, MAX_PROPOSALS_PER_RESPONSE)]
     votes: Annotated[tuple[Vote, ...], struct_list(Vote, MAX_VOTES_PER_RESPONSE)]
 
@@ -106,20 +109,27 @@ SYNC_TAGS: dict[int, type[Struct]] = {
     19: ErrorResponse,
 }
 _TAG_OF = {cls: tag for table in (CONSENSUS_TAGS, SYNC_TAGS) for tag, cls in table.items()}
+if not all(0 <= tag < 0x80 for tag in _TAG_OF.values()):  # encode_tagged writes each tag as one byte
+    raise AssertionError("message tags must be positive fixints")
 
 
 def encode_tagged(msg: Struct) -> bytes:
-    return codec.pack([_TAG_OF[type(msg)], msg.to_wire()])
+    # [tag, message]: every tag is a positive fixint, so this is the canonical form.
+    return b"\x92" + bytes((_TAG_OF[type(msg)],)) + msg.encode()
 
 
 def _decode_tagged(data: bytes, table: dict[int, type[Struct]], max_size: int) -> Any:
-    value = codec.unpack(data, max_size)
+    if isinstance(data, bytearray | memoryview):
+        data = bytes(data)
+    value = codec.unpack_unchecked(data, max_size)
     if type(value) is not list or len(value) != 2 or type(value[0]) is not int:
         raise DecodeError("expected [tag, message]")
     cls = table.get(value[0])
     if cls is None:
         raise DecodeError(f"unknown message tag {value[0]}")
-    return cls.from_wire(value[1])
+    msg = cls.from_wire(value[1])  # checks every leaf against the schema
+    codec.require_canonical(value, data)
+    return msg
 
 
 def decode_consensus(data: bytes) -> Proposal | Vote | DuplicateVoteEvidence:

@@ -64,6 +64,7 @@ class Tx(Struct):
     can be checked and relayed without knowing every kind."""
 
     MAX_BYTES = MAX_TX_BYTES
+    KEEP_ENCODING = True
 
     chain_id: Annotated[str, Str(MAX_CHAIN_ID)]
     sender: Annotated[bytes, PUBKEY]
@@ -86,7 +87,7 @@ class Tx(Struct):
         signatures), so a co-signature can be neither stripped nor added by a relayer:
         either changes the payload and invalidates every signature."""
         signers = [c.signer for c in self.cosignatures]
-        return codec.pack([self.chain_id, self.sender, self.nonce, self.kind, self.body, signers])
+        return codec.pack_tree([self.chain_id, self.sender, self.nonce, self.kind, self.body, signers])
 
     @property
     def hash(self) -> bytes:
@@ -114,15 +115,20 @@ class Tx(Struct):
 
     def verify_signatures(self, cache: crypto.VerifyCache | None = None) -> bool:
         """The sender's signature and every co-signature are valid for this chain id."""
+        if self._verified(self.chain_id):
+            return True
         payload = self.signing_payload()
         if not crypto.verify(
             self.sender, self.chain_id, crypto.KIND_TX, payload, self.signature, cache
         ):
             return False
-        return all(
+        ok = all(
             crypto.verify(c.signer, self.chain_id, crypto.KIND_TX, payload, c.signature, cache)
             for c in self.cosignatures
         )
+        if ok:
+            self._set_verified(self.chain_id)
+        return ok
 
 
 # ---------------------------------------------------------------- votes
@@ -138,6 +144,7 @@ class Vote(Struct):
     """A prevote or precommit. `block_hash` None is a vote for nil."""
 
     MAX_BYTES = MAX_VOTE_BYTES
+    KEEP_ENCODING = True
 
     type: Annotated[VoteType, Enum(VoteType)]
     height: Annotated[int, U64]
@@ -148,7 +155,7 @@ class Vote(Struct):
     signature: Annotated[bytes, SIGNATURE]
 
     def signing_payload(self) -> bytes:
-        return codec.pack(self.to_wire()[:-1])
+        return codec.pack_tree(self.to_wire()[:-1])
 
     @staticmethod
     def create(
@@ -165,9 +172,14 @@ class Vote(Struct):
         return Vote(type, height, round, block_hash, key.public_key, timestamp_ms, sig)
 
     def verify(self, chain_id: str, cache: crypto.VerifyCache | None = None) -> bool:
-        return crypto.verify(
+        if self._verified(chain_id):
+            return True
+        ok = crypto.verify(
             self.validator, chain_id, crypto.KIND_VOTE, self.signing_payload(), self.signature, cache
         )
+        if ok:
+            self._set_verified(chain_id)
+        return ok
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +279,8 @@ class DuplicateVoteEvidence(Struct):
 
 @dataclass(frozen=True, slots=True)
 class BlockHeader(Struct):
+    KEEP_ENCODING = True
+
     chain_id: Annotated[str, Str(MAX_CHAIN_ID)]
     height: Annotated[int, U64]
     time_ms: Annotated[int, U64]
@@ -282,6 +296,7 @@ class BlockHeader(Struct):
 @dataclass(frozen=True, slots=True)
 class Block(Struct):
     MAX_BYTES = MAX_BLOCK_BYTES
+    ENCODE_BY_PARTS = True
 
     header: Annotated[BlockHeader, Nested(BlockHeader)]
     txs: Annotated[tuple[Tx, ...], struct_list(Tx, MAX_BLOCK_TXS)]
@@ -375,6 +390,7 @@ class Proposal(Struct):
     that justifies re-proposing a valid block, or -1 (the paper's validRound)."""
 
     MAX_BYTES = MAX_PROPOSAL_BYTES
+    ENCODE_BY_PARTS = True
 
     height: Annotated[int, U64]
     round: Round
@@ -392,7 +408,7 @@ class Proposal(Struct):
 
     def signing_payload(self) -> bytes:
         # The block is covered through its hash: signing cost does not grow with it.
-        return codec.pack(
+        return codec.pack_tree(
             [self.height, self.round, self.pol_round, self.block.hash, self.proposer, self.timestamp_ms]
         )
 
@@ -411,11 +427,11 @@ class Proposal(Struct):
         return Proposal(height, round, pol_round, block, key.public_key, timestamp_ms, sig)
 
     def verify(self, chain_id: str, cache: crypto.VerifyCache | None = None) -> bool:
-        return crypto.verify(
-            self.proposer,
-            chain_id,
-            crypto.KIND_PROPOSAL,
-            self.signing_payload(),
-            self.signature,
-            cache,
+        if self._verified(chain_id):
+            return True
+        ok = crypto.verify(
+            self.proposer, chain_id, crypto.KIND_PROPOSAL, self.signing_payload(), self.signature, cache
         )
+        if ok:
+            self._set_verified(chain_id)
+        return ok

@@ -7,7 +7,7 @@ from __future__ import annotations
 from protocol_strategies import key
 
 from protocol import crypto
-from protocol.types import Tx
+from protocol.types import Tx, Vote, VoteType
 
 K = key(4)
 
@@ -77,5 +77,25 @@ def test_transactions_use_the_cache_for_every_signature() -> None:
     tx = Tx.create(key(1), "c", 1, "k", b"", (key(2), key(3)))
     assert tx.verify_signatures(cache)
     assert (cache.hits, cache.misses, len(cache)) == (0, 3, 3)
-    assert tx.verify_signatures(cache)
+    copy = Tx.decode(tx.encode())  # another instance of the same tx, as a peer's block holds
+    assert copy.verify_signatures(cache)
     assert (cache.hits, cache.misses) == (3, 3)
+
+
+def test_an_instance_remembers_its_own_successful_check_for_that_chain_only() -> None:
+    cache = crypto.VerifyCache()
+    tx = Tx.create(key(1), "c", 1, "k", b"", (key(2),))
+    assert tx.verify_signatures(cache)
+    assert tx.verify_signatures(cache)
+    assert (cache.hits, cache.misses) == (0, 2)  # the second check asked nothing of the cache
+    vote = Vote.create(key(1), "c", VoteType.PREVOTE, 1, 0, bytes(32), 5)
+    assert vote.verify("c", cache)
+    assert not vote.verify("other", cache)  # the memo names the chain it was checked for
+    assert vote.verify("c", cache)
+
+
+def test_a_failed_check_is_not_remembered_by_the_instance() -> None:
+    good = Tx.create(key(1), "c", 1, "k", b"")
+    forged = Tx(good.chain_id, good.sender, good.nonce, good.kind, b"x", (), good.signature)
+    assert not forged.verify_signatures()
+    assert not forged.verify_signatures()
