@@ -1,0 +1,74 @@
+"""Structs cache their encoding and digest; these tests pin what the cache may and
+may not change: bytes equal a fresh encode, errors still name the exact field, and
+an invalid value is refused when encoding rather than sent to peers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from protocol_strategies import key
+
+from protocol import codec, messages
+from protocol.errors import DecodeError
+from protocol.types import ZERO_HASH, Block, Proposal, Tx, make_block
+
+
+def _txs(n: int) -> tuple[Tx, ...]:
+    return tuple(Tx.create(key(1), "c", i, "transfer", bytes([i % 256])) for i in range(n))
+
+
+def _block(n: int) -> Block:
+    return make_block(chain_id="c", height=2, time_ms=1, prev_hash=ZERO_HASH, app_hash=bytes(32),
+                      validators_hash=bytes(32), proposer=key(1).public_key, txs=_txs(n))
+
+
+def test_encode_by_parts_equals_packing_the_whole_tree() -> None:
+    b = _block(40)  # more than 15 txs: an array16 header
+    p = Proposal.create(key(1), "c", 2, 0, -1, b, 7)
+    assert b.encode() == codec.pack(b.to_wire())
+    assert p.encode() == codec.pack(p.to_wire())
+    assert messages.encode_tagged(p) == codec.pack([1, p.to_wire()])
+    batch = messages.TxBatch(b.txs)
+    assert batch.encode() == codec.pack(batch.to_wire())
+
+
+def test_decoded_structs_reencode_to_the_bytes_they_came_from() -> None:
+    p = Proposal.create(key(1), "c", 2, 0, -1, _block(20), 7)
+    data = messages.encode_tagged(p)
+    q = messages.decode_consensus(data)
+    assert isinstance(q, Proposal) and q == p
+    for tx, orig in zip(q.block.txs, p.block.txs, strict=True):
+        assert tx.encode() == codec.pack(orig.to_wire()) and tx.hash == orig.hash
+    assert q.block.hash == p.block.hash
+
+
+def test_a_field_error_still_names_its_full_path() -> None:
+    tree = _block(5).to_wire()
+    tree[1][3][2] = "seven"  # the nonce of the fourth tx
+    with pytest.raises(DecodeError) as exc:
+        Block.from_wire(tree)
+    assert exc.value.reason == "Block.txs[3].nonce: expected integer, got str"
+    with pytest.raises(DecodeError) as exc:
+        Block.decode(codec.pack(tree))
+    assert exc.value.reason.startswith("Block.txs[3].nonce: ")
+
+
+def test_an_invalid_field_value_is_refused_on_encode() -> None:
+    tx = _txs(1)[0]
+    for bad in (dataclasses.replace(tx, nonce=-1), dataclasses.replace(tx, nonce=2**64),
+                dataclasses.replace(tx, signature=b"short"), dataclasses.replace(tx, kind="k" * 1000)):
+        with pytest.raises(DecodeError):
+            bad.encode()
+
+
+def test_a_non_canonical_message_is_refused_even_though_the_schema_accepts_it() -> None:
+    tx = _txs(1)[0]
+    data = tx.encode()
+    # nonce 0 as a uint8 (0xcc 0x00) instead of a positive fixint: the same value, non-minimal
+    tree = tx.to_wire()
+    head = codec.pack(tree[:2])[1:]
+    bad = bytes([0x97]) + head + b"\xcc\x00" + codec.pack(tree[3:])[1:]
+    assert bad != data and codec.unpack_unchecked(bad, 1000) == tree
+    with pytest.raises(DecodeError, match="non-canonical"):
+        Tx.decode(bad)
