@@ -307,17 +307,24 @@ async def run_step(
                 k += 1
             requests += 1
             try:
-                r = await http.post(url, content=tx_batch_body(txs), headers=MSGPACK, timeout=60.0)
-                results = r.json()["results"] if r.status_code == 200 else None
-            except (httpx.HTTPError, ValueError, KeyError):
-                results = None
-            if results is None or len(results) != len(hashes):
+                r = await http.post(url, params={"results": "refused"}, content=tx_batch_body(txs), headers=MSGPACK,
+                                    timeout=60.0)
+                if r.status_code == 429:  # backpressure: the node refused the whole batch
+                    rejected["busy (HTTP 429)"] += len(hashes)
+                    tracker.forget(hashes)
+                    continue
+                body = r.json() if r.status_code == 200 else None
+                refused = {int(st["position"]): st for st in body["results"]} if body is not None else None
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                refused = None
+            if refused is None or body is None or body["accepted"] + body["rejected"] != len(hashes):
                 http_errors += 1
                 rejected["http error"] += len(hashes)
                 tracker.forget(hashes)
                 continue
-            for h, st in zip(hashes, results, strict=True):
-                if st["status"] in ("pending", "committed"):
+            for idx, h in enumerate(hashes):
+                st = refused.get(idx)
+                if st is None:
                     admitted.append(h)
                 else:
                     rejected[_reason_class(st.get("reason") or "")] += 1

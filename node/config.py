@@ -399,6 +399,12 @@ class MempoolSection(_Section):
         64 * 1024 * 1024, "Most bytes of transactions held.", _int_range(MAX_TX_BYTES, 16 * 1024 * 1024 * 1024)
     )
     max_per_sender: int = _opt(256, "Most pending transactions of one sender.", _int_range(1, 1_000_000))
+    high_water_txs: int = _opt(
+        8_000,
+        "Backpressure: while the mempool holds this many transactions, client submissions are refused "
+        "with HTTP 429 (retry later); peers' gossip is still admitted up to max_txs. At most max_txs.",
+        _int_range(1, 10_000_000),
+    )
     batch_ms: int = _opt(
         50,
         "Collect newly admitted transactions this long before gossiping them as one batch. 0: send at once.",
@@ -412,9 +418,12 @@ class MempoolSection(_Section):
     )
 
     def cross_problems(self) -> list[tuple[str, str]]:
+        problems = []
         if self.max_per_sender > self.max_txs:
-            return [("max_per_sender", f"must not exceed mempool.max_txs ({self.max_txs})")]
-        return []
+            problems.append(("max_per_sender", f"must not exceed mempool.max_txs ({self.max_txs})"))
+        if self.high_water_txs > self.max_txs:
+            problems.append(("high_water_txs", f"must not exceed mempool.max_txs ({self.max_txs})"))
+        return problems
 
 
 @dataclass(frozen=True)

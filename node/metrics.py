@@ -26,6 +26,7 @@ DIRECTIONS = ("in", "out")
 BLOCK_SOURCES = ("consensus", "sync")
 MEMPOOL_REASONS = (
     "syncing",
+    "busy",
     "duplicate",
     "full",
     "sender_limit",

@@ -20,7 +20,6 @@ the rest and every reaped list is valid nonce-wise.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +27,11 @@ from dataclasses import dataclass
 from protocol.types import Tx
 
 Check = Callable[[Tx], str | None]  # None = ok, else the reason for refusal
+
+# The txs a node acknowledged to its own clients are stored until they leave its pool
+# (protocol.replica, node.storage); past these bounds it refuses new submissions.
+LOCAL_PENDING_MAX_TXS = 10_000
+LOCAL_PENDING_MAX_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class Admission:
     accepted: bool
     reason: str = ""
     tx_hash: bytes = b""
+    transient: bool = False  # refused for the pool's state (syncing, full), not for the tx: retry later
 
 
 @dataclass(slots=True)
@@ -94,16 +99,16 @@ class Mempool:
     def add(self, tx: Tx, now_ms: int = 0) -> Admission:
         encoded = tx.encode()
         encoded_len = len(encoded)
-        tx_hash = hashlib.sha256(encoded).digest()
+        tx_hash = tx.hash  # cached on the instance, like its encoding
         if self.syncing:
-            return Admission(False, "node is syncing; submit to a node that is caught up", tx_hash)
+            return Admission(False, "node is syncing; submit to a node that is caught up", tx_hash, True)
         if tx_hash in self._by_hash or tx_hash in self._seen:
             return Admission(False, "duplicate transaction", tx_hash)
         if len(self._by_hash) >= self.limits.max_txs or self._bytes + encoded_len > self.limits.max_bytes:
-            return Admission(False, "mempool is full; retry later", tx_hash)
+            return Admission(False, "mempool is full; retry later", tx_hash, True)
         entries = self._by_sender.get(tx.sender, [])
         if len(entries) >= self.limits.max_per_sender:
-            return Admission(False, f"sender already has {len(entries)} pending transactions", tx_hash)
+            return Admission(False, f"sender already has {len(entries)} pending transactions", tx_hash, True)
         # The nonce test is a state read; signatures cost ~70 µs: cheap refusals first.
         expected = self.pending_nonce(tx.sender)
         if tx.nonce != expected:

@@ -14,11 +14,26 @@ block — from the committed state it is given to read, so the host only does IO
     SyncedBlock(block, commit, origin)      RequestBlock(height, round, hash)
     BlockFetched(block, origin)             TxAdmitted(...), Penalise(origin, reason)
     Tick (about every second)               GossipTxs(txs): re-offer what stays pending
+                                            PersistPendingTxs(txs) (sync before the
+                                                TxAdmitted acks that follow)
+                                            ForgetPendingTxs(hashes)
 
 The host applies `CommitBlock` to its store (the state `KVReader` the replica reads
 must then show the new state) and answers with `BlockStored`; only then does the
 replica start the next height. A replica in sync mode runs no engine and never
 signs: it only verifies and applies `SyncedBlock`s until the host starts consensus.
+
+Transactions a client submitted to this node (origin `LOCAL`) are acknowledged only
+once stored: the accepted ones of a submission go out as one `PersistPendingTxs`
+before their `TxAdmitted` acks, so an acked tx survives a crash of this node even
+when its gossip reached nobody. They stay stored while they are pending here and are
+forgotten (`ForgetPendingTxs`) when a block commits them or makes them stale. `Boot`
+hands the stored ones back; the replica re-checks them against the committed state
+once it leaves sync mode, re-admits and re-gossips the valid ones, forgets the
+invalid ones, and keeps one whose earlier nonce is missing here ("parked") until that
+nonce arrives or is passed. At most `max_local_pending_txs` / `_bytes` are held: a
+submission beyond that is refused, never acked unstored. Txs received by gossip are
+not stored: the node that acked them holds them.
 """
 
 from __future__ import annotations
@@ -41,7 +56,7 @@ from protocol.governance.codes import Code
 from protocol.governance.validator_set import validators_for
 from protocol.kv import KVReader
 from protocol.limits import MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_EVIDENCE
-from protocol.mempool import Mempool, MempoolLimits
+from protocol.mempool import LOCAL_PENDING_MAX_BYTES, LOCAL_PENDING_MAX_TXS, Mempool, MempoolLimits
 from protocol.types import Block, Commit, DuplicateVoteEvidence, Proposal, Tx, Vote, make_block
 from protocol.validators import verify_commit
 
@@ -60,10 +75,14 @@ class ReplicaConfig:
     mempool: MempoolLimits = field(default_factory=MempoolLimits)
     max_block_txs: int = 5_000
     max_block_bytes: int = 2 * 1024 * 1024
+    max_local_pending_txs: int = LOCAL_PENDING_MAX_TXS  # acked local txs stored and not yet committed
+    max_local_pending_bytes: int = LOCAL_PENDING_MAX_BYTES
 
     def __post_init__(self) -> None:
         if not 0 < self.max_block_txs <= MAX_BLOCK_TXS or not 0 < self.max_block_bytes <= MAX_BLOCK_BYTES - 64 * 1024:
             raise ValueError("block limits exceed the protocol's hard limits")
+        if self.max_local_pending_txs < 1 or self.max_local_pending_bytes < 1:
+            raise ValueError("the local pending tx limits must be positive")
 
 
 # ---------------------------------------------------------------- inputs
@@ -72,7 +91,8 @@ class ReplicaConfig:
 @dataclass(frozen=True, slots=True)
 class Boot:
     """The node (re)started. `last_block`/`last_commit`: the stored head (None at
-    genesis). With `catching_up` the replica starts in sync mode."""
+    genesis). With `catching_up` the replica starts in sync mode. `pending_txs`: the
+    stored local txs (every `PersistPendingTxs` not followed by a `ForgetPendingTxs`)."""
 
     now_ms: int
     last_block: Block | None
@@ -80,6 +100,7 @@ class Boot:
     sign_state: SignState | None
     wal: Sequence[WalRecord]
     catching_up: bool = False
+    pending_txs: Sequence[Tx] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +217,25 @@ class Penalise:
     culprit: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PersistPendingTxs:
+    """Add these locally submitted txs to the stored pending set, durably (one synced
+    batch), before the `TxAdmitted` acks that follow."""
+
+    txs: tuple[Tx, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetPendingTxs:
+    """Remove these tx hashes from the stored pending set (committed, stale or invalid).
+    Durability at the host's pace: a forget lost in a crash is redone after the boot."""
+
+    hashes: tuple[bytes, ...]
+
+
 Action = (
     Broadcast | cm.ScheduleTimeout | cm.PersistSignState | cm.WalAppend | cm.RequestBlock | CommitBlock
-    | TxAdmitted | GossipTxs | Penalise | cm.Ignored
+    | TxAdmitted | GossipTxs | Penalise | cm.Ignored | PersistPendingTxs | ForgetPendingTxs
 )
 
 
@@ -226,6 +263,11 @@ class Replica:
         self._results: dict[bytes, BlockResult] = {}  # executed blocks of the current height
         self._committing: tuple[Block, Commit] | None = None  # handed to the host, not yet stored
         self._evidence: dict[bytes, DuplicateVoteEvidence] = {}
+        # Local txs stored by the host (hash -> tx, encoded size); each is in the mempool
+        # or parked: restored and not re-admitted yet, or waiting for an earlier nonce.
+        self._stored_txs: dict[bytes, tuple[Tx, int]] = {}
+        self._stored_bytes = 0
+        self._parked: dict[bytes, Tx] = {}
         self.now_ms = 0
 
     # ------------------------------------------------------------ queries
@@ -243,6 +285,16 @@ class Replica:
     def committing(self) -> bool:
         """A CommitBlock was handed to the host and its BlockStored has not come back."""
         return self._committing is not None
+
+    @property
+    def stored_txs(self) -> int:
+        """Local txs the host holds for this replica (acked, not yet committed)."""
+        return len(self._stored_txs)
+
+    @property
+    def parked_txs(self) -> int:
+        """Stored local txs not in the mempool (restored and waiting for an earlier nonce)."""
+        return len(self._parked)
 
     def current_messages(self) -> list[Proposal | Vote]:
         return self.engine.messages() if self.engine is not None else []
@@ -262,8 +314,11 @@ class Replica:
         match inp:
             case Boot():
                 self.head, self.head_commit = inp.last_block, inp.last_commit
+                self._restore_txs(inp.pending_txs)
                 if inp.catching_up:
                     self.mempool.syncing = True
+                    # Re-checked when consensus starts; peers that are caught up can take them now.
+                    self._gossip(list(self._parked.values()), out)
                 else:
                     self._start_engine(inp.sign_state, inp.wal, out)
             case StartConsensus():
@@ -286,6 +341,7 @@ class Replica:
             case SyncedBlock():
                 self._on_synced(inp, out)
             case Tick():
+                self._retry_parked(out)
                 stale = self.mempool.stale(inp.now_ms, REGOSSIP_AGE_MS, REGOSSIP_MAX)
                 if stale:
                     out.append(GossipTxs(tuple(stale)))
@@ -313,6 +369,7 @@ class Replica:
 
     def _start_engine(self, sign_state: SignState | None, wal: Sequence[WalRecord], out: list[Action]) -> None:
         self.mempool.syncing = False
+        self._retry_parked(out)  # before the first height, so it knows whether txs wait
         self.engine = Engine(
             chain_id=self.config.chain_id,
             key=self.key,
@@ -429,7 +486,9 @@ class Replica:
         block, commit = pending
         self.head, self.head_commit = block, commit
         self._results.clear()
-        self.mempool.update(block.txs)
+        evicted = self.mempool.update(block.txs)
+        if self._stored_txs:
+            self._after_block(block, evicted, out)
         for ev in block.evidence:
             self._evidence.pop(ev.digest(), None)
         if self.engine is not None:
@@ -470,13 +529,110 @@ class Replica:
 
     def _on_txs(self, inp: TxsReceived, out: list[Action]) -> None:
         had = len(self.mempool)
-        for tx in inp.txs:
-            adm = self.mempool.add(tx, inp.now_ms)
-            out.append(TxAdmitted(tx, adm.tx_hash, adm.accepted, adm.reason, inp.origin))
-            if not adm.accepted and inp.origin != LOCAL and adm.reason == "a signature does not verify":
-                out.append(Penalise(inp.origin, "gossiped a tx with a bad signature"))
+        if inp.origin == LOCAL:
+            self._on_local_txs(inp, out)
+        else:
+            for tx in inp.txs:
+                adm = self.mempool.add(tx, inp.now_ms)
+                out.append(TxAdmitted(tx, adm.tx_hash, adm.accepted, adm.reason, inp.origin))
+                if adm.accepted:
+                    self._parked.pop(adm.tx_hash, None)  # a peer held one of ours too
+                elif adm.reason == "a signature does not verify":
+                    out.append(Penalise(inp.origin, "gossiped a tx with a bad signature"))
         if had == 0 and len(self.mempool) > 0 and self.engine is not None:
             self._drive(self.engine.handle(cm.TxsAvailable(inp.now_ms)), out)
+
+    def _on_local_txs(self, inp: TxsReceived, out: list[Action]) -> None:
+        """Admit, then store the accepted ones in one batch, then ack: persist before ack."""
+        answers: list[TxAdmitted] = []
+        persist: list[Tx] = []
+        count, size = len(self._stored_txs), self._stored_bytes
+        for tx in inp.txs:
+            tx_hash = tx.hash
+            stored = tx_hash in self._stored_txs
+            n = len(tx.encode())
+            if not stored and (count >= self.config.max_local_pending_txs
+                               or size + n > self.config.max_local_pending_bytes):
+                reason = (f"this node already holds {count} unconfirmed transactions of its clients "
+                          f"({size} bytes), its limit; retry later")
+                answers.append(TxAdmitted(tx, tx_hash, False, reason, LOCAL))
+                continue
+            adm = self.mempool.add(tx, inp.now_ms)
+            answers.append(TxAdmitted(tx, adm.tx_hash, adm.accepted, adm.reason, LOCAL))
+            if adm.accepted:
+                self._parked.pop(tx_hash, None)  # a restored tx submitted again
+                if not stored:
+                    persist.append(tx)
+                    self._stored_txs[tx_hash] = (tx, n)
+                    count, size = count + 1, size + n
+        self._stored_bytes = size
+        if persist:
+            out.append(PersistPendingTxs(tuple(persist)))
+        out.extend(answers)
+
+    # ------------------------------------------------------------ stored local transactions
+
+    def _restore_txs(self, txs: Sequence[Tx]) -> None:
+        """Take the host's stored local txs back; they wait, parked, for the mempool to
+        accept work (at once, or when consensus starts after block sync)."""
+        for tx in txs:
+            h = tx.hash
+            if h not in self._stored_txs:
+                n = len(tx.encode())
+                self._stored_txs[h] = (tx, n)
+                self._stored_bytes += n
+                self._parked[h] = tx
+
+    def _retry_parked(self, out: list[Action]) -> None:
+        """Re-check parked txs against the committed state, in nonce order per sender:
+        admit and gossip the valid ones, forget the stale and invalid ones, keep those
+        whose earlier nonce is missing here or that the full pool refused for now."""
+        if not self._parked or self.mempool.syncing:
+            return
+        admitted: list[Tx] = []
+        forget: list[bytes] = []
+        for tx in sorted(self._parked.values(), key=lambda t: (t.sender, t.nonce)):
+            h = tx.hash
+            if h in self.mempool:
+                del self._parked[h]
+                continue
+            expected = self.mempool.pending_nonce(tx.sender)
+            if tx.nonce > expected:
+                continue  # the sender's earlier nonce is not here (yet)
+            adm = self.mempool.add(tx, self.now_ms) if tx.nonce == expected else None
+            if adm is not None and adm.accepted:
+                del self._parked[h]
+                admitted.append(tx)
+            elif adm is None or not adm.transient:
+                forget.append(h)  # its nonce is used, or it no longer passes the checks
+        self._forget(forget, out)
+        self._gossip(admitted, out)
+
+    def _after_block(self, block: Block, evicted: int, out: list[Action]) -> None:
+        """Forget the stored txs the block committed or made stale (the mempool dropped
+        them); a block may also let parked txs in."""
+        gone = [tx.hash for tx in block.txs if tx.hash in self._stored_txs]
+        if evicted:
+            done = set(gone)
+            gone += [
+                h for h in self._stored_txs if h not in self.mempool and h not in self._parked and h not in done
+            ]
+        self._forget(gone, out)
+        self._retry_parked(out)
+
+    def _forget(self, hashes: list[bytes], out: list[Action]) -> None:
+        for h in hashes:
+            self._parked.pop(h, None)
+            entry = self._stored_txs.pop(h, None)
+            if entry is not None:
+                self._stored_bytes -= entry[1]
+        if hashes:
+            out.append(ForgetPendingTxs(tuple(hashes)))
+
+    @staticmethod
+    def _gossip(txs: list[Tx], out: list[Action]) -> None:
+        for i in range(0, len(txs), REGOSSIP_MAX):
+            out.append(GossipTxs(tuple(txs[i : i + REGOSSIP_MAX])))
 
     # ------------------------------------------------------------ evidence
 

@@ -5,7 +5,8 @@ store and executes its actions the way `node/` does — durable sign-state and W
 atomic block commits, gossip, timeouts, block fetch and block sync — but through
 the seeded `Network` model and the virtual-time `Scheduler`. Crashing a node drops
 every volatile thing (the replica, its mempool, its scheduled events) and keeps what
-a real node keeps on disk; restarting boots a fresh replica from that. A paused node
+a real node keeps on disk (including the txs it acked to its clients and has not
+seen committed); restarting boots a fresh replica from that. A paused node
 keeps everything but handles nothing until it resumes (a stopped process, a long GC).
 
 Byzantine behaviour plugs in through `SimNode.byzantine`, a rewrite of the node's
@@ -41,8 +42,10 @@ from protocol.replica import (
     Broadcast,
     CommitBlock,
     ConsensusMessage,
+    ForgetPendingTxs,
     GossipTxs,
     Penalise,
+    PersistPendingTxs,
     Replica,
     ReplicaConfig,
     SyncedBlock,
@@ -97,12 +100,14 @@ def make_genesis(
 
 @dataclass
 class Disk:
-    """What survives a crash: the store, blocks with their commits, sign state, WAL."""
+    """What survives a crash: the store, blocks with their commits, sign state, WAL,
+    and the local txs the node acked and has not seen committed."""
 
     state: MemoryKV
     blocks: dict[int, tuple[Block, Commit]] = field(default_factory=dict)
     sign_state: SignState | None = None
     wal: list[WalRecord] = field(default_factory=list)
+    pending_txs: dict[bytes, Tx] = field(default_factory=dict)  # tx hash -> tx, in store order
 
     @property
     def height(self) -> int:
@@ -168,6 +173,7 @@ class SimNode:
             last_commit=head[1] if head else None,
             sign_state=self.disk.sign_state,
             wal=list(self.disk.wal),
+            pending_txs=tuple(self.disk.pending_txs.values()),
         )
         self.cluster.trace.record(self.cluster.sched.now_ms, self.name, "boot", self.disk.height)
         self.feed(boot)
@@ -260,6 +266,12 @@ class SimNode:
                 self.disk.sign_state = a.state
             case cm.WalAppend():
                 self.disk.wal.append(a.record)
+            case PersistPendingTxs():
+                for tx in a.txs:
+                    self.disk.pending_txs[tx.hash] = tx
+            case ForgetPendingTxs():
+                for h in a.hashes:
+                    self.disk.pending_txs.pop(h, None)
             case CommitBlock():
                 self._commit(a)
             case cm.RequestBlock():

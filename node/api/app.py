@@ -142,6 +142,9 @@ def _content_length(scope: Scope) -> int | None:
 # ---------------------------------------------------------------- handlers
 
 
+RETRY_AFTER_S = 1  # what a busy node (HTTP 429) asks a client to wait
+
+
 def _json(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
@@ -212,16 +215,25 @@ class _Handlers:
             batch = messages.decode_tx_batch(body)
         except DecodeError as exc:
             raise ApiError(400, f"body is not a valid TxBatch: {exc.reason}", "bad_tx") from None
-        statuses = self.node.submit_txs(list(batch.txs))
+        only_refused = P.choice(request.query_params, "results", ("all", "refused")) == "refused"
+        statuses = await self.node.submit_txs(list(batch.txs))
         accepted = sum(1 for st in statuses if st.status in ("pending", "committed"))
-        return _json({"accepted": accepted, "rejected": len(statuses) - accepted,
-                      "results": [views.tx_status_json(st) for st in statuses]})
+        if statuses and all(st.retry for st in statuses):
+            raise ApiError(429, statuses[0].reason, headers={"Retry-After": str(RETRY_AFTER_S)})
+        if only_refused:  # a load tool's batch of thousands needs no status per accepted tx
+            results = [{**views.tx_status_json(st), "position": i} for i, st in enumerate(statuses)
+                       if st.status not in ("pending", "committed")]
+        else:
+            results = [views.tx_status_json(st) for st in statuses]
+        return _json({"accepted": accepted, "rejected": len(statuses) - accepted, "results": results})
 
     @staticmethod
     def _tx_status_response(st: TxStatus) -> Response:
         body = views.tx_status_json(st)
         if st.status == "committed":
             return _json(body, 200)
+        if st.retry:
+            raise ApiError(429, st.reason, headers={"Retry-After": str(RETRY_AFTER_S)})
         if st.status == "rejected":
             body["error"] = {"code": "tx_rejected", "message": st.reason or "rejected"}
             return _json(body, 422)

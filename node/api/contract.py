@@ -25,6 +25,7 @@ class TxStatus:
     index: int | None = None
     code: int | None = None  # execution result code when committed (0 = ok)
     info: str = ""  # execution result reason when committed
+    retry: bool = False  # refused for the node's load, not for the tx: submit again later
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class NodeAPI(Protocol):
         in a stored block or `timeout_s` passed (then status stays "pending")."""
         ...
 
-    def submit_txs(self, txs: list[Tx]) -> list[TxStatus]:
+    async def submit_txs(self, txs: list[Tx]) -> list[TxStatus]:
         """Admit many transactions at once (no waiting): one status per tx, in order."""
         ...
 

@@ -20,6 +20,7 @@ CODES: dict[int, str] = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "tx_rejected",
+    429: "busy",
     500: "internal",
     503: "unavailable",
 }

@@ -20,7 +20,7 @@ from node.storage.records import ChainHead, StoreIdentity, TxLocation
 from node.storage.view import StateView
 from protocol.errors import DecodeError
 from protocol.kv import KVReader
-from protocol.types import ZERO_HASH, Block, Commit
+from protocol.types import ZERO_HASH, Block, Commit, Tx
 from protocol.wire import Struct
 
 S = TypeVar("S", bound=Struct)
@@ -57,6 +57,16 @@ def decode_height_value(raw: bytes, key: bytes, what: str) -> int:
         return L.read_u64(raw)
     except ValueError as exc:
         raise CorruptStore(f"{what} (key {key!r}) is malformed: {exc}") from None
+
+
+def decode_pending_tx(key: bytes, raw: bytes) -> Tx:
+    try:
+        tx = Tx.decode(raw)
+    except DecodeError as exc:
+        raise CorruptStore(f"pending tx {key!r} cannot be decoded: {exc.reason}") from None
+    if L.pending_tx_key(tx.hash) != key:
+        raise CorruptStore(f"pending tx {key!r} is stored under another tx's hash")
+    return tx
 
 
 def read_block(backend: Backend, height: int) -> Block | None:
@@ -187,7 +197,7 @@ def _check_height(
 
 def _check_all(backend: Backend, head: ChainHead, base: int) -> None:
     """Read every record once: every LevelDB block checksum, every height's block,
-    commit, index and app hash, and every tx index entry. O(store size)."""
+    commit, index and app hash, every tx index entry and pending tx. O(store size)."""
     for _ in backend.iterate(b""):
         pass
     identity = require(
@@ -208,3 +218,5 @@ def _check_all(backend: Backend, head: ChainHead, base: int) -> None:
             raise CorruptStore(f"tx index entry {key!r} cannot be decoded: {exc.reason}") from None
         if not base <= loc.height <= head.height:
             raise CorruptStore(f"tx index entry {key!r} points at height {loc.height}, not stored")
+    for key, raw in backend.iterate(L.PENDING_TX):
+        decode_pending_tx(key, raw)

@@ -13,6 +13,7 @@ and WAL records in height order, and pruning deletes one contiguous range.
     m/identity      StoreIdentity (chain id, genesis hash)
     m/head          ChainHead (last height, its block hash, app hash after it)
     m/base          lowest retained height after pruning (8 bytes; absent means 1)
+    p/ tx hash      a tx a client submitted to this node, acked and not yet committed (Tx)
     s/ state key    governance state value
     t/ tx hash      TxLocation (height, index, result code, info)
     w/ H seq        consensus WAL record number `seq` (4 bytes) at height H
@@ -32,6 +33,7 @@ META_SCHEMA = b"m/schema"
 META_IDENTITY = b"m/identity"
 META_HEAD = b"m/head"
 META_BASE = b"m/base"
+PENDING_TX = b"p/"
 STATE = b"s/"
 TX = b"t/"
 WAL = b"w/"
@@ -85,6 +87,10 @@ def hash_index_key(block_hash: bytes) -> bytes:
 
 def tx_key(tx_hash: bytes) -> bytes:
     return TX + tx_hash
+
+
+def pending_tx_key(tx_hash: bytes) -> bytes:
+    return PENDING_TX + tx_hash
 
 
 def state_key(key: bytes) -> bytes:

@@ -1,5 +1,6 @@
 """`NodeStore`: blocks, commits, governance state, tx index, consensus sign-state and
-WAL, and node metadata in one ordered key-value store (layout in `layout.py`).
+WAL, the pending txs acked to this node's clients, and node metadata in one ordered
+key-value store (layout in `layout.py`).
 
 Write discipline, which is what makes crash recovery trivial:
 - a committed block and everything it implies (block, commit, hash and tx indexes,
@@ -7,6 +8,8 @@ Write discipline, which is what makes crash recovery trivial:
   synced batch, so the store is always at a block boundary;
 - sign-state and WAL writes are synced before returning, and the node sends the
   vote they protect only after that;
+- pending txs are stored in one synced batch per submission before the node acks
+  them, and forgotten in unsynced batches (a lost forget is redone after a restart);
 - pruning is separate, unsynced, and each chunk moves the prune base in the same
   batch as its deletions, so an interrupted prune leaves a consistent store.
 
@@ -32,7 +35,8 @@ from node.storage.records import MAX_TX_INFO, ChainHead, StoreIdentity, TxLocati
 from node.storage.view import StateView
 from protocol.errors import DecodeError
 from protocol.kv import WriteSet
-from protocol.types import ZERO_HASH, Block, Commit
+from protocol.mempool import LOCAL_PENDING_MAX_BYTES, LOCAL_PENDING_MAX_TXS
+from protocol.types import ZERO_HASH, Block, Commit, Tx
 from protocol.wire import Struct
 
 log = structlog.get_logger(__name__)
@@ -71,12 +75,19 @@ class NodeStore:
     """Use `NodeStore.open(...)`, `open_leveldb(...)` or `memory(...)`; they run the
     consistency check and refuse (raise a `StorageError`) on a bad store."""
 
+    # Bounds of the pending-tx set; the replica refuses submissions before reaching them.
+    max_pending_txs = LOCAL_PENDING_MAX_TXS
+    max_pending_bytes = LOCAL_PENDING_MAX_BYTES
+
     def __init__(self, backend: Backend, loaded: check.Loaded) -> None:
         self._backend = backend
         self._identity = loaded.identity
         self._head = loaded.head
         self._base = loaded.base
         self._wal_next: dict[int, int] = {}
+        # tx hash -> encoded size of every stored pending tx (keys only: a bounded scan)
+        self._pending = {key[len(L.PENDING_TX) :]: len(raw) for key, raw in backend.iterate(L.PENDING_TX)}
+        self._pending_bytes = sum(self._pending.values())
 
     # ------------------------------------------------------------ opening
 
@@ -380,6 +391,57 @@ class NodeStore:
     def consensus_recovery(self) -> ConsensusRecovery:
         height = self.last_height + 1
         return ConsensusRecovery(height, self.sign_state(), self.wal_records(height))
+
+    # ------------------------------------------------------------ pending local transactions
+
+    @property
+    def pending_tx_count(self) -> int:
+        return len(self._pending)
+
+    @property
+    def pending_tx_bytes(self) -> int:
+        return self._pending_bytes
+
+    def save_pending_txs(self, txs: Sequence[Tx]) -> None:
+        """Add txs this node acknowledges to its clients to the pending set in one synced
+        batch: durable when this returns, and the node acks only after. Txs already
+        stored are skipped. Past `max_pending_txs` / `max_pending_bytes` it raises
+        ValueError and writes nothing (the replica refuses such submissions first)."""
+        ops: list[tuple[bytes, bytes | None]] = []
+        added: dict[bytes, int] = {}
+        for tx in txs:
+            h = tx.hash
+            if h in self._pending or h in added:
+                continue
+            raw = tx.encode()
+            ops.append((L.pending_tx_key(h), raw))
+            added[h] = len(raw)
+        if not ops:
+            return
+        count, size = len(self._pending) + len(added), self._pending_bytes + sum(added.values())
+        if count > self.max_pending_txs or size > self.max_pending_bytes:
+            raise ValueError(
+                f"{count} pending txs ({size} bytes) exceed the store's bound "
+                f"({self.max_pending_txs} txs, {self.max_pending_bytes} bytes)"
+            )
+        self._backend.write(ops, sync=True)
+        self._pending.update(added)
+        self._pending_bytes = size
+
+    def forget_pending_txs(self, tx_hashes: Sequence[bytes]) -> None:
+        """Remove txs from the pending set (committed, stale or invalid) in one unsynced
+        batch: a forget lost in a crash only makes the node re-check the tx at its next
+        boot. Hashes not in the set are ignored."""
+        gone = [h for h in dict.fromkeys(tx_hashes) if h in self._pending]
+        if not gone:
+            return
+        self._backend.write([(L.pending_tx_key(h), None) for h in gone], sync=False)
+        for h in gone:
+            self._pending_bytes -= self._pending.pop(h)
+
+    def pending_txs(self) -> list[Tx]:
+        """Every stored pending tx, in hash order; a damaged one raises CorruptStore."""
+        return [check.decode_pending_tx(key, raw) for key, raw in self._backend.iterate(L.PENDING_TX)]
 
     # ------------------------------------------------------------ pruning
 

@@ -311,7 +311,7 @@ class SimNodeAPI:
             await trio.sleep(0)
         return self.results.get(h) or TxStatus(h, "pending")
 
-    def submit_txs(self, txs: list[Tx]) -> list[TxStatus]:
+    async def submit_txs(self, txs: list[Tx]) -> list[TxStatus]:
         out = []
         for tx in txs:
             h = tx.hash

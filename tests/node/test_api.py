@@ -175,6 +175,40 @@ async def test_submit_a_batch_reports_each_tx_in_order(api):
     assert r.status_code == 415
 
 
+async def test_a_batch_can_ask_for_the_refused_txs_only(api):
+    first = transfer(api)
+    gap = api.node.make_tx(PEOPLE[0].key, "transfer", Transfer(OUTSIDER.address, 1, "t"), nonce=first.nonce + 5)
+    batch = TxBatch((first, gap))
+    r = await api.http.post("/v1/txs/batch?results=refused", content=batch.encode(),
+                            headers={"content-type": "application/msgpack"})
+    body = r.json()
+    assert r.status_code == 200 and body["accepted"] == 1 and body["rejected"] == 1
+    assert [(x["position"], x["hash"], x["status"]) for x in body["results"]] == [(1, gap.hash.hex(), "rejected")]
+    r = await api.http.post("/v1/txs/batch?results=some", content=batch.encode(),
+                            headers={"content-type": "application/msgpack"})
+    assert r.status_code == 400
+
+
+async def test_a_busy_node_answers_429_with_retry_after(api, monkeypatch):
+    from node.api.contract import TxStatus
+
+    async def busy_batch(txs):
+        return [TxStatus(tx.hash, "rejected", "node busy; retry later", retry=True) for tx in txs]
+
+    async def busy_one(tx, *, wait_commit, timeout_s):
+        return TxStatus(tx.hash, "rejected", "node busy; retry later", retry=True)
+
+    monkeypatch.setattr(api.node, "submit_txs", busy_batch)
+    monkeypatch.setattr(api.node, "submit_tx", busy_one)
+    tx = transfer(api)
+    r = await api.http.post("/v1/txs/batch", content=TxBatch((tx,)).encode(),
+                            headers={"content-type": "application/msgpack"})
+    assert r.status_code == 429 and r.headers["retry-after"] == "1" and r.json()["error"]["code"] == "busy"
+    r = await api.http.post("/v1/txs", content=tx.encode(), headers={"content-type": "application/msgpack"})
+    assert r.status_code == 429 and r.headers["retry-after"] == "1"
+    assert r.json()["error"]["message"] == "node busy; retry later"
+
+
 async def test_submit_json_envelope_and_wait_for_commit(api):
     tx = transfer(api)
     r = await api.http.post("/v1/txs?wait=commit&timeout=5", json=tx_to_json_envelope(tx))

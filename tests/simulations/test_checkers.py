@@ -128,8 +128,7 @@ def test_accountability_needs_more_than_a_third_named_after_a_fork_and_never_an_
     assert v.status == "violated" and "honest validator n3" in v.details[0]
 
 
-def test_a_tx_acknowledged_by_a_node_that_crashes_while_cut_off_is_lost():
-    _s, cluster, workload = build("""
+CUT_OFF_CRASH = """
 [[faults]]
 at_s = 0.5
 action = "isolate"
@@ -147,11 +146,31 @@ action = "restart"
 node = "n0"
 [expect]
 liveness = "not-checked"
-""")
+"""
+
+
+def test_a_tx_acknowledged_by_a_node_that_crashes_while_cut_off_survives_on_its_disk():
+    _s, cluster, workload = build(CUT_OFF_CRASH)
+    verdict, lost, pending = checkers.check_lost(cluster, workload)
+    acked_by_n0 = {h for h, (t, _, node) in workload.acked.items() if node == "n0" and 500 < t < 4_000}
+    committed = {tx.hash for b, _ in cluster.nodes["n1"].disk.blocks.values() for tx in b.txs}
+    assert acked_by_n0 and acked_by_n0 <= committed | set(pending)
+    assert lost == [] and verdict.status == "ok"
+
+
+def test_a_tx_acknowledged_by_a_node_that_crashes_while_cut_off_and_loses_its_disk_is_lost():
+    s = parse(tomllib.loads(BASE + CUT_OFF_CRASH), source="t.toml")
+    cluster, _injector, workload = runner.build(s, 3)
+    cluster.start()
+    cluster.run_until(4_200)  # n0 is down: its stored pending txs go with its disk
+    assert not cluster.nodes["n0"].up and cluster.nodes["n0"].disk.pending_txs
+    cluster.nodes["n0"].disk.pending_txs.clear()
+    cluster.run_until(s.duration_ms)
     verdict, lost, _pending = checkers.check_lost(cluster, workload)
     acked_by_n0 = {h for h, (t, _, node) in workload.acked.items() if node == "n0" and 500 < t < 4_000}
     assert acked_by_n0 and acked_by_n0 <= set(lost)
     assert verdict.status == "violated" and "in no block and no mempool" in verdict.details[0]
+    assert checkers.HOLDER_CRASHED in verdict.details[0]
 
 
 def test_an_uncommitted_tx_still_in_a_mempool_is_pending_not_lost():
