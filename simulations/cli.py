@@ -1,4 +1,5 @@
-"""`ekklesia sim`: run scenarios in the deterministic simulator.
+"""`ekklesia sim`: run scenarios in the deterministic simulator, or (`sim run --real`)
+against real `ekklesia` node processes on 127.0.0.1.
 
 The lead registers the group in node/cli.py (``main.add_command(sim)``). Exit
 status: 0 when every run met its scenario's expectations, 1 when one did not (or
@@ -23,6 +24,7 @@ Examples:
   ekklesia sim list
   ekklesia sim run happy-4 --seed 7 --out sim-out/happy-4
   ekklesia sim run path/to/my.toml --seed 3 --duration 20
+  ekklesia sim run real-partition-heal --real --out sim-out/real   # node processes
   ekklesia sim run random --seed 17          # the random schedule sweep seed 17 ran
   ekklesia sim sweep --seeds 200 --jobs 4
   ekklesia sim sweep --seeds 50 --scenario message-loss --jobs 2 --out sim-out/sweep
@@ -38,7 +40,8 @@ class SimError(click.ClickException):
 
 @click.group(epilog=EPILOG)
 def sim() -> None:
-    """Deterministic simulation: many replicas, one thread, virtual time, seeded faults."""
+    """Deterministic simulation: many replicas, one thread, virtual time, seeded faults
+    (or, with `run --real`, the same scenario against real node processes)."""
 
 
 @sim.command("list")
@@ -69,19 +72,30 @@ def list_cmd(as_json: bool) -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Root seed of every random stream.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write summary.json, events.jsonl, timeline.png and report.html here.")
-@click.option("--duration", type=float, help="Override the scenario's duration_s (virtual seconds).")
+@click.option("--duration", type=float,
+              help="Override the scenario's duration_s (virtual seconds; wall seconds with --real).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--mode", type=click.Choice(sorted(BACKENDS)), default="deterministic", show_default=True,
-              help="Backend (only the deterministic one exists; see docs/simulations.md).")
-def run_cmd(scenario: str, seed: int, out: Path | None, duration: float | None, as_json: bool, mode: str) -> None:
+@click.option("--mode", type=click.Choice(sorted(BACKENDS)), default=None,
+              help="Backend: deterministic (default) or real (node processes; the same as --real).")
+@click.option("--real", is_flag=True,
+              help="Run the scenario against real `ekklesia` node processes on 127.0.0.1 (docs/simulations.md).")
+def run_cmd(scenario: str, seed: int, out: Path | None, duration: float | None, as_json: bool, mode: str | None,
+            real: bool) -> None:  # fmt: skip
     """Run SCENARIO (a shipped name, a .toml path, or random[:N]) with one seed."""
     from simulations import runner
 
+    if real and mode not in (None, "real"):
+        raise click.UsageError(f"--real contradicts --mode {mode}")
+    mode = "real" if real else mode or "deterministic"
     try:
         s = scenario_for(scenario, seed, duration)
-    except ScenarioError as exc:
+        summary = runner.run(s, seed, out, mode=mode, ref=scenario, duration_s=duration)
+    except ScenarioError as exc:  # a bad file, or one the real mode refuses
         raise SimError(str(exc)) from None
-    summary = runner.run(s, seed, out, mode=mode, ref=scenario, duration_s=duration)
+    except RuntimeError as exc:  # the real mode's testnet did not start
+        if mode != "real":
+            raise
+        raise SimError(str(exc)) from None
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -94,8 +108,14 @@ def _print_summary(s: dict[str, Any], out: Path | None) -> None:
     hs = s["heights"]
     verdict = click.style("passed", fg="green") if s["passed"] else click.style("FAILED", fg="red")
     click.echo(f"{s['scenario']} seed {s['seed']}: {verdict}")
-    click.echo(f"  virtual {s['virtual_seconds']:g} s in {s['wall_seconds']:g} s wall ({s['speedup']}x), "
-               f"{s['trace_events']} events, trace {s['trace_hash'][:16]}")
+    if s.get("mode") == "real":
+        click.echo(f"  real processes: {s['virtual_seconds']:g} s timeline in {s['wall_seconds']:g} s wall "
+                   f"(startup {s['startup_seconds']:g} s), {s['trace_events']} events, chain {s['trace_hash'][:16]}")
+        for item in s["unsupported"]:
+            click.echo(click.style(f"  skipped: {item}", fg="yellow"))
+    else:
+        click.echo(f"  virtual {s['virtual_seconds']:g} s in {s['wall_seconds']:g} s wall ({s['speedup']}x), "
+                   f"{s['trace_events']} events, trace {s['trace_hash'][:16]}")
     click.echo(f"  heights {min(hs.values())}..{max(hs.values())} over {len(hs)} nodes; "
                f"max round {s['rounds']['max']}")
     click.echo(f"  safety {s['safety']}  liveness {s['liveness']}  validity {s['validity']}  "
@@ -110,7 +130,8 @@ def _print_summary(s: dict[str, Any], out: Path | None) -> None:
     for f in s["failures"]:
         click.echo(click.style(f"  failure: {f}", fg="red"))
     if out is not None:
-        click.echo(f"  wrote {out}/summary.json, events.jsonl, timeline.png, report.html")
+        extra = ", nodes/ (homes and node.log of each node)" if s.get("mode") == "real" else ""
+        click.echo(f"  wrote {out}/summary.json, events.jsonl, timeline.png, report.html{extra}")
     if not s["passed"]:
         click.echo(f"  replay: {s['replay']}")
 

@@ -8,9 +8,10 @@ the scenario's end, runs the checkers and compares them with the scenario's
 expectations. With `out` it writes `summary.json`, `events.jsonl` (the trace),
 `timeline.png` and `report.html` there.
 
-Modes: only "deterministic" exists (one thread, virtual time). A real-process mode
-— the same scenario against `ekklesia` nodes over the network — plugs in as another
-entry of `BACKENDS` producing the same summary; see docs/simulations.md.
+Modes (`BACKENDS`): "deterministic" (one thread, virtual time) and "real" — the same
+scenario against `ekklesia` node processes over libp2p on 127.0.0.1
+(`ekklesia sim run SCENARIO --real`, simulations/real/backend.py), producing the same
+summary keys; see docs/simulations.md.
 """
 
 from __future__ import annotations
@@ -78,7 +79,15 @@ def run_deterministic(
     return summary
 
 
-BACKENDS: dict[str, Callable[..., dict[str, Any]]] = {"deterministic": run_deterministic}
+def run_real(
+    scenario: Scenario, seed: int, out: Path | None = None, *, ref: str | None = None, duration_s: float | None = None
+) -> dict[str, Any]:
+    from simulations.real.backend import run_real as backend  # node processes: loaded only when asked for
+
+    return backend(scenario, seed, out, ref=ref, duration_s=duration_s)
+
+
+BACKENDS: dict[str, Callable[..., dict[str, Any]]] = {"deterministic": run_deterministic, "real": run_real}
 
 
 def run(

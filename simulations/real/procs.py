@@ -1,10 +1,13 @@
 """Real node processes on 127.0.0.1 for crash and fault runs: start, SIGKILL,
-SIGSTOP/SIGCONT, restart, and read each node's HTTP API."""
+SIGSTOP/SIGCONT, restart, and read each node's HTTP API. `stop_all` ends a set of
+them (SIGCONT, SIGTERM, then SIGKILL after a grace period); `free_base_port` finds
+a range of loopback ports a testnet can use."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +43,21 @@ class NodeProc:
             self.p.send_signal(signal.SIGKILL)
             self.p.wait(10)
 
+    @property
+    def pid(self) -> int | None:
+        return self.p.pid if self.p is not None else None
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its memory and sockets but runs nothing."""
+        if self.alive:
+            assert self.p is not None
+            self.p.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.alive:
+            assert self.p is not None
+            self.p.send_signal(signal.SIGCONT)
+
     def stop(self, grace: float = 15.0) -> int | str:
         if self.p is None:
             return "never started"
@@ -63,6 +81,54 @@ class NodeProc:
     def height(self) -> int:
         s = self.get("/v1/status", 1.0)
         return int(s["height"]) if s else -1
+
+
+def stop_all(procs: list[NodeProc], grace: float = 10.0) -> dict[str, int | str]:
+    """End every process at once: SIGCONT (a stopped process would hold SIGTERM
+    pending), SIGTERM, then SIGKILL whatever is still running after `grace` seconds.
+    Returns each one's exit code, "killed" or "never started"."""
+    codes: dict[str, int | str] = {}
+    running = [p for p in procs if p.alive]
+    for p in running:
+        assert p.p is not None
+        try:
+            p.p.send_signal(signal.SIGCONT)
+            p.p.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    for p in procs:
+        if p.p is None:
+            codes[p.name] = "never started"
+            continue
+        try:
+            codes[p.name] = p.p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.p.kill()
+            p.p.wait(10)
+            codes[p.name] = "killed"
+    return codes
+
+
+def free_base_port(nodes: int, *, attempts: int = 50) -> int:
+    """A base port whose testnet ports (p2p base + 10 i, API base + 10 i + 1) are free now."""
+    for _ in range(attempts):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + 10 * nodes > 65_000:
+            continue
+        ok = True
+        for off in [10 * i + j for i in range(nodes) for j in (0, 1)]:
+            with socket.socket() as t:
+                try:
+                    t.bind(("127.0.0.1", base + off))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free range of loopback ports")
 
 
 def until(pred: Any, timeout: float, what: str) -> float:
