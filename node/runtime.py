@@ -339,7 +339,9 @@ class Node:
         results = [TxResult(r.code, r.info) for r in result.tx_results]
         exec_s = time.perf_counter() - self._exec_started
         t = time.perf_counter()
-        store.commit_block(block, a.commit, result.write_set, result.app_hash, results)
+        # A block from block sync is already final network-wide: losing it in a crash
+        # costs a re-fetch, not safety, so it skips the fsync (see NodeStore.commit_block).
+        store.commit_block(block, a.commit, result.write_set, result.app_hash, results, durable=not a.synced)
         self.metrics.on_commit(block.height, a.commit.round, exec_s, time.perf_counter() - t, len(block.txs),
                                synced=a.synced, time_ms=block.header.time_ms)
         if self.replica is not None:

@@ -123,39 +123,62 @@ class Syncer:
             await self._pull_height(sorted(statuses) or peers)
 
     async def _fetch(self, peers: list[str], best: int) -> None:
-        """Fetch (height, best] in windows, several peers in parallel, apply in order."""
+        """Fetch (height, best] in windows from several peers in parallel and apply them
+        in order. Downloads run ahead of the apply: while one window is applied, the next
+        `parallel_requests` are in flight, so the network wait hides behind the CPU work."""
         node = self.node
         parallel = max(1, node.config.sync.parallel_requests)
         while peers and node.height < best:
             start = node.height + 1
-            windows = [start + i * WINDOW for i in range(parallel) if start + i * WINDOW <= best]
-            got: dict[int, tuple[str, messages.BlocksResponse]] = {}
+            outcome = await self._pipeline(peers, start, best, parallel)
+            if outcome == "refused" or node.height < start:
+                return  # a peer's block was refused (and the peer penalised), or nobody answered
+            await trio.sleep(0)  # let gossip and the API breathe
 
-            async def fetch(i: int, first: int, into: dict[int, tuple[str, messages.BlocksResponse]]) -> None:
-                peer = peers[i % len(peers)]
-                resp = await self._request(peer, messages.BlocksRequest(first, WINDOW))
-                if isinstance(resp, messages.BlocksResponse):
-                    into[first] = (peer, resp)
+    async def _pipeline(self, peers: list[str], start: int, best: int, parallel: int) -> str:
+        """One pass over consecutive windows from `start`. Returns "done", "gap" (a short or
+        missing response: the caller starts a new pass from the new height) or "refused"."""
+        node = self.node
+        firsts = list(range(start, best + 1, WINDOW))
+        got: dict[int, messages.BlocksResponse | None] = {}
+        peer_of = {first: peers[i % len(peers)] for i, first in enumerate(firsts)}
+        arrived = trio.Event()
+        slots = trio.Semaphore(parallel)
 
-            async with trio.open_nursery() as n:
-                for i, first in enumerate(windows):
-                    n.start_soon(fetch, i, first, got)
-            progressed = False
-            for first in windows:
-                if first not in got:
-                    break
-                peer, resp = got[first]
-                for bc in resp.blocks:
-                    if bc.block.height != node.height + 1:
-                        continue
-                    await node.apply_synced(bc.block, bc.commit, peer)
-                    if node.height != bc.block.height:
-                        return  # the replica refused it and penalised the peer
-                    self.synced_blocks += 1
-                    progressed = True
-            if not progressed:
-                return
-            await trio.sleep(0)  # let gossip and the API breathe between windows
+        async def fetch(first: int) -> None:
+            nonlocal arrived
+            async with slots:
+                resp = await self._request(peer_of[first], messages.BlocksRequest(first, WINDOW))
+            got[first] = resp if isinstance(resp, messages.BlocksResponse) else None
+            arrived.set()
+            arrived = trio.Event()
+
+        async with trio.open_nursery() as n:
+            # The semaphore keeps `parallel` requests in flight; a window is requested at
+            # most `parallel` windows ahead of the one being applied (bounded memory).
+            ahead = 0
+            try:
+                for idx, first in enumerate(firsts):
+                    while ahead <= idx + parallel and ahead < len(firsts):
+                        n.start_soon(fetch, firsts[ahead])
+                        ahead += 1
+                    while first not in got:
+                        await arrived.wait()
+                    resp = got.pop(first)
+                    if resp is None:
+                        return "gap"
+                    for bc in resp.blocks:
+                        if bc.block.height != node.height + 1:
+                            continue
+                        await node.apply_synced(bc.block, bc.commit, peer_of[first])
+                        if node.height != bc.block.height:
+                            return "refused"  # the replica refused it and penalised the peer
+                        self.synced_blocks += 1
+                    if node.height < min(first + WINDOW - 1, best):
+                        return "gap"
+                return "done"
+            finally:
+                n.cancel_scope.cancel()
 
     async def _pull_height(self, peers: list[str]) -> None:
         node = self.node

@@ -269,10 +269,18 @@ class NodeStore:
         write_set: WriteSet,
         app_hash: bytes,
         tx_results: Sequence[TxResult],
+        *,
+        durable: bool = True,
     ) -> None:
         """Store the next block with its commit, the state writes of executing it, its
-        transactions' results and the resulting app hash: one synced batch. Raises
-        ValueError (writing nothing) if it is not the next block on the stored chain."""
+        transactions' results and the resulting app hash: one atomic batch, synced
+        unless `durable` is false. Raises ValueError (writing nothing) if it is not the
+        next block on the stored chain.
+
+        Block sync passes durable=False: a crash may then lose the last few blocks
+        (LevelDB recovers a prefix of its log, so the store stays at a block boundary)
+        and the node fetches them again; the next synced write — a sign-state before
+        any vote — makes every earlier one durable too, as the log is sequential."""
         ident, head = self._identity, self._head
         if ident is None or head is None:
             raise StorageError("commit_block before init_genesis")
@@ -291,7 +299,7 @@ class NodeStore:
         ops += _state_ops(write_set)
         ops.append((L.META_HEAD, new_head.encode()))
         ops += self._finished_wal(h)
-        self._backend.write(ops, sync=True)
+        self._backend.write(ops, sync=durable)
         self._head = new_head
         for done in [k for k in self._wal_next if k <= h]:
             del self._wal_next[done]
