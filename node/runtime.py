@@ -76,7 +76,7 @@ from protocol.replica import (
     TxAdmitted,
     TxsReceived,
 )
-from protocol.types import Block, Commit, Proposal, Tx, Vote
+from protocol.types import Block, Commit, DuplicateVoteEvidence, Proposal, Tx, Vote
 
 log = structlog.get_logger("ekklesia.node")
 
@@ -116,6 +116,8 @@ class Node:
         self._exec_started = 0.0
         self._round_seen: tuple[int, int, str] | None = None
         self._step_since = 0.0
+        self._round_since = 0.0
+        self._votes_seen: set[bytes] = set()  # digests of this height's votes, for the duplicate count
         self.store: NodeStore | None = None
         self.replica: Replica | None = None
         self.network: Network | None = None
@@ -295,6 +297,9 @@ class Node:
                 self.metrics.on_step(self._round_seen[2], now - self._step_since)
             if self._round_seen is None or seen[:2] != self._round_seen[:2]:
                 self.metrics.on_new_round(st.height, st.round)
+                self._round_since = now
+                if self._round_seen is None or seen[0] != self._round_seen[0]:
+                    self._votes_seen.clear()
             self._round_seen, self._step_since = seen, now
 
     def _execute(self, a: Action, pending: deque[Input]) -> None:
@@ -421,7 +426,7 @@ class Node:
             batch = self._decode(msg.data, messages.decode_tx_batch)
             self.feed(TxsReceived(self.clock(), batch.txs, msg.origin))
         else:
-            self.feed(ConsensusMessage(self.clock(), self._decode(msg.data, messages.decode_consensus), msg.origin))
+            self.offer(self._decode(msg.data, messages.decode_consensus), msg.origin)
 
     def _decode(self, data: bytes, decode: Callable[[bytes], Any]) -> Any:
         """The object the topic validator decoded from `data`, or a new decoding."""
@@ -581,8 +586,33 @@ class Node:
         await self.until_stored()
         self.feed(SyncedBlock(self.clock(), block, commit, origin))
 
-    def offer(self, msg: Proposal | Vote, origin: str) -> None:
+    def offer(self, msg: Proposal | Vote | DuplicateVoteEvidence, origin: str) -> None:
+        self._observe_arrival(msg)
         self.feed(ConsensusMessage(self.clock(), msg, origin))
+
+    def _observe_arrival(self, msg: object) -> None:
+        """Consensus timing metrics: how long after its round started a proposal or vote
+        arrived, and votes that came too late or twice (gossip plus a pull)."""
+        if self._round_seen is None or not isinstance(msg, Proposal | Vote):
+            return
+        height, round, _ = self._round_seen
+        delay = time.perf_counter() - self._round_since
+        if isinstance(msg, Proposal):
+            if (msg.height, msg.round) == (height, round):
+                self.metrics.on_proposal(delay)
+            return
+        kind = msg.type.name.lower()
+        if msg.height == height:
+            digest = msg.digest()
+            if digest in self._votes_seen:
+                self.metrics.duplicate_vote(kind)
+                return
+            if len(self._votes_seen) < 100_000:  # bounded; cleared at every height
+                self._votes_seen.add(digest)
+        if (msg.height, msg.round) == (height, round):
+            self.metrics.on_vote(kind, delay)
+        elif (msg.height, msg.round) < (height, round):
+            self.metrics.late_vote(kind)
 
     def offer_block(self, block: Block, origin: str) -> None:
         self.feed(BlockFetched(self.clock(), block, origin))

@@ -91,5 +91,13 @@ async def test_four_nodes_commit_transactions_and_agree(tmp_path, autojump_clock
         height_line = next(line for line in metrics.splitlines() if line.startswith("ekklesia_consensus_height "))
         assert float(height_line.split()[1]) >= target
         assert "ekklesia_txs_committed_total 6.0" in metrics
+
+        def sample(name: str) -> float:
+            return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name))
+
+        # Other validators' proposals and votes were timed against the round start.
+        assert sample("ekklesia_consensus_proposal_delay_seconds_count") >= 1
+        assert sample('ekklesia_consensus_vote_delay_seconds_count{type="prevote"}') >= 3
+        assert sample('ekklesia_consensus_vote_delay_seconds_count{type="precommit"}') >= 3
         for node in nodes:
             node.stop()

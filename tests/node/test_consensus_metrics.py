@@ -1,0 +1,40 @@
+"""The node times consensus arrivals against the round start and counts late and
+duplicate votes (metrics only: the replica decides what to do with them)."""
+
+import time
+
+from node.config import Config
+from node.home import Home
+from node.runtime import Node
+from node.testnet import init_testnet
+from protocol import crypto
+from protocol.types import Vote, VoteType
+
+
+def sample(node: Node, name: str) -> float:
+    text = node.metrics_text().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_votes_are_timed_and_late_or_duplicate_ones_counted(tmp_path):
+    init_testnet(tmp_path / "tn", 1, base_port=47000, genesis_time_ms=time.time_ns() // 1_000_000)
+    home = Home(tmp_path / "tn" / "node0")
+    node = Node(home, Config.load(home, env={}))
+    node._round_seen, node._round_since = (5, 1, "prevote"), time.perf_counter()  # the engine is at 5/1
+    key = crypto.Keypair(bytes(32))
+
+    def vote(height: int, round: int, kind: VoteType = VoteType.PREVOTE) -> Vote:
+        return Vote.create(key, node.chain_id, kind, height, round, bytes(32), 1)
+
+    current = vote(5, 1)
+    node._observe_arrival(current)
+    node._observe_arrival(vote(5, 1, VoteType.PRECOMMIT))
+    assert sample(node, 'ekklesia_consensus_vote_delay_seconds_count{type="prevote"}') == 1
+    assert sample(node, 'ekklesia_consensus_vote_delay_seconds_count{type="precommit"}') == 1
+    node._observe_arrival(Vote.decode(current.encode()))  # the same vote again, e.g. from a pull
+    assert sample(node, 'ekklesia_consensus_duplicate_votes_total{type="prevote"}') == 1
+    node._observe_arrival(vote(5, 0))
+    node._observe_arrival(vote(4, 3))
+    assert sample(node, 'ekklesia_consensus_late_votes_total{type="prevote"}') == 2
+    node._observe_arrival(vote(6, 0))  # a future vote is neither timed nor late
+    assert sample(node, 'ekklesia_consensus_vote_delay_seconds_count{type="prevote"}') == 1
