@@ -557,7 +557,7 @@ class Replica:
                           f"({size} bytes), its limit; retry later")
                 answers.append(TxAdmitted(tx, tx_hash, False, reason, LOCAL))
                 continue
-            adm = self.mempool.add(tx, inp.now_ms)
+            adm = self.mempool.add(tx, inp.now_ms, local=True)
             answers.append(TxAdmitted(tx, adm.tx_hash, adm.accepted, adm.reason, LOCAL))
             if adm.accepted:
                 self._parked.pop(tx_hash, None)  # a restored tx submitted again
@@ -599,7 +599,7 @@ class Replica:
             expected = self.mempool.pending_nonce(tx.sender)
             if tx.nonce > expected:
                 continue  # the sender's earlier nonce is not here (yet)
-            adm = self.mempool.add(tx, self.now_ms) if tx.nonce == expected else None
+            adm = self.mempool.add(tx, self.now_ms, local=True) if tx.nonce == expected else None
             if adm is not None and adm.accepted:
                 del self._parked[h]
                 admitted.append(tx)

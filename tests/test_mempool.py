@@ -139,3 +139,15 @@ def test_update_evicts_txs_the_chain_has_passed():
     assert [t.nonce for t in pool.reap(10**9, 10)] == [2]
     assert pool.pending_nonce(KEYS[0].public_key) == 3
     assert pool.size_bytes == len(tx(0, 2).encode())
+
+
+def test_only_this_nodes_own_submissions_are_reoffered_when_they_stay_pending():
+    pool = make_pool(Chain())
+    mine = [tx(0, 0), tx(0, 1)]
+    for t in mine:
+        assert pool.add(t, 1_000, local=True).accepted
+    assert pool.add(tx(1, 0), 1_000).accepted  # from a peer: its origin re-offers it
+    assert pool.stale(2_000, 3_000, 100) == []  # not old enough yet
+    assert pool.stale(4_000, 3_000, 100) == mine
+    assert pool.stale(4_500, 3_000, 100) == []  # marked offered at 4,000
+    assert pool.stale(7_000, 3_000, 1) == mine[:1]  # at most `limit` per call
