@@ -134,6 +134,8 @@ class Node:
         self._admissions: dict[bytes, TxAdmitted] = {}
         self._rejected: dict[bytes, str] = {}
         self._decoded: dict[bytes, Any] = {}
+        self._pending_writes = self._durable_writes = 0  # client-tx store writes, and how many are fsynced
+        self._flushing: trio.Event | None = None
         self.log = log.bind(moniker=config.node.moniker)
         self.stopped = trio.Event()
         self.started_at = 0.0
@@ -311,7 +313,9 @@ class Node:
             case cm.WalAppend():
                 store.wal_append(a.record.height, a.record.encode())
             case PersistPendingTxs():
-                store.save_pending_txs(a.txs)  # synced: the TxAdmitted acks follow
+                # Written now, made durable by `_durable` before the client hears the ack.
+                store.save_pending_txs(a.txs, sync=False)
+                self._pending_writes += 1
             case ForgetPendingTxs():
                 store.forget_pending_txs(a.hashes)
             case Broadcast():
@@ -497,6 +501,27 @@ class Node:
                 await trio.sleep(0)
             self.feed(TxsReceived(self.clock(), txs[i : i + ADMIT_CHUNK], origin))
 
+    async def _durable(self) -> None:
+        """Every client tx stored so far is on disk. One fsync, in a worker thread so the
+        loop keeps running, serves every submission that stored before it started
+        (group commit): a synced write per chunk on the trio thread cost ~9 % of a
+        validator's CPU at 1,000 tx/s and stalled everything else while it ran."""
+        target = self._pending_writes
+        while self._durable_writes < target:
+            if self._flushing is not None:
+                await self._flushing.wait()
+                continue
+            store = self.store
+            assert store is not None
+            self._flushing = done = trio.Event()
+            upto = self._pending_writes
+            try:
+                await trio.to_thread.run_sync(store.flush)
+                self._durable_writes = max(self._durable_writes, upto)
+            finally:
+                self._flushing = None
+                done.set()
+
     def busy(self) -> bool:
         """Too much is pending to admit more client transactions in good time
         (backpressure: gossip from peers is still admitted up to `mempool.max_txs`)."""
@@ -516,8 +541,10 @@ class Node:
                 return known
             return TxStatus(h, "rejected", adm.reason if adm else "not admitted")
         if not wait_commit:
+            await self._durable()
             return TxStatus(h, "pending")
-        waiter = self._waiters.setdefault(h, _Waiter(trio.Event()))
+        waiter = self._waiters.setdefault(h, _Waiter(trio.Event()))  # before any await: it may commit soon
+        await self._durable()
         with trio.move_on_after(timeout_s):
             await waiter.event.wait()
         return waiter.status or TxStatus(h, "pending")
@@ -530,6 +557,7 @@ class Node:
         for h in hashes:
             self._admissions.pop(h, None)
         await self._admit(txs, LOCAL)
+        await self._durable()
         out = []
         for h in hashes:
             adm = self._admissions.pop(h, None)

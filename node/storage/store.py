@@ -410,11 +410,12 @@ class NodeStore:
     def pending_tx_bytes(self) -> int:
         return self._pending_bytes
 
-    def save_pending_txs(self, txs: Sequence[Tx]) -> None:
-        """Add txs this node acknowledges to its clients to the pending set in one synced
-        batch: durable when this returns, and the node acks only after. Txs already
-        stored are skipped. Past `max_pending_txs` / `max_pending_bytes` it raises
-        ValueError and writes nothing (the replica refuses such submissions first)."""
+    def save_pending_txs(self, txs: Sequence[Tx], *, sync: bool = True) -> None:
+        """Add txs this node acknowledges to its clients to the pending set in one
+        batch, durable when this returns — or, with sync=False, after the next `flush`
+        (the node acks only then). Txs already stored are skipped. Past `max_pending_txs`
+        / `max_pending_bytes` it raises ValueError and writes nothing (the replica
+        refuses such submissions first)."""
         ops: list[tuple[bytes, bytes | None]] = []
         added: dict[bytes, int] = {}
         for tx in txs:
@@ -432,9 +433,14 @@ class NodeStore:
                 f"{count} pending txs ({size} bytes) exceed the store's bound "
                 f"({self.max_pending_txs} txs, {self.max_pending_bytes} bytes)"
             )
-        self._backend.write(ops, sync=True)
+        self._backend.write(ops, sync=sync)
         self._pending.update(added)
         self._pending_bytes = size
+
+    def flush(self) -> None:
+        """Make every earlier write durable: one synced empty batch (the LevelDB log is
+        sequential). Safe to call from a worker thread while the node's thread writes."""
+        self._backend.write([], sync=True)
 
     def forget_pending_txs(self, tx_hashes: Sequence[bytes]) -> None:
         """Remove txs from the pending set (committed, stale or invalid) in one unsynced

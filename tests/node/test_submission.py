@@ -1,5 +1,6 @@
-"""Client submissions: admitted in chunks that let the rest of the node run, and
-refused with a retry signal (HTTP 429) while the mempool is above its high-water mark."""
+"""Client submissions: admitted in chunks that let the rest of the node run, acked
+only once stored durably (one shared fsync off the trio thread), and refused with a
+retry signal (HTTP 429) while the mempool is above its high-water mark."""
 
 import time
 
@@ -75,5 +76,44 @@ async def test_submissions_are_refused_for_retry_above_the_high_water_mark(tmp_p
         await wait_for(lambda: len(node.replica.mempool) == 0, 30)  # the next block took them
         late = await node.submit_tx(txs[5], wait_commit=True, timeout_s=30)
         assert late.status == "committed" and not late.retry
+        node.stop()
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_ack_waits_for_one_shared_fsync_of_the_stored_txs(tmp_path):
+    node = one_node(tmp_path, EKKLESIA_MEMPOOL_MAX_PER_SENDER="1000", **SLOW_BLOCKS)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.run)
+        await wait_for(lambda: node.height >= 1, 30)
+        store = node.store
+        flushed: list[set[bytes]] = []  # the stored tx hashes each fsync made durable
+        real_flush = store.flush
+
+        def flush() -> None:
+            flushed.append(set(store._pending))
+            real_flush()
+
+        store.flush = flush
+        txs = transfers(node, range(10))
+        statuses = await node.submit_txs(txs)
+        assert [s.status for s in statuses] == ["pending"] * 10
+        assert len(flushed) == 1 and {tx.hash for tx in txs} <= flushed[0], "acked after one flush covering all"
+        # Concurrent single submissions (five senders): each acked only once durable,
+        # and they share fsyncs.
+        keys = Keystore(node.home.root.parent / "keys")
+        to = crypto.address(crypto.Keypair(bytes(32)).public_key)
+        singles = [Tx.create(keys.keypair(name, None), node.chain_id, 0, "transfer", Transfer(to, 1, "").encode())
+                   for name in ("registrar", "bob", "carol", "dave")]
+        before = len(flushed)
+
+        async def one(tx: Tx) -> None:
+            st = await node.submit_tx(tx, wait_commit=False, timeout_s=0)
+            assert st.status == "pending", st
+            assert any(tx.hash in done for done in flushed), "acked before a flush covered it"
+
+        async with trio.open_nursery() as inner:
+            for tx in singles:
+                inner.start_soon(one, tx)
+        assert 1 <= len(flushed) - before <= 2, flushed[before:]
         node.stop()
         nursery.cancel_scope.cancel()
