@@ -321,10 +321,55 @@ class P2PSection(_Section):
         _int_range(MIN_BATCH_BYTES, HARD_GOSSIP_LIMIT),
     )
 
+    # Per-peer limits. Same defaults as node.p2p.ratelimit (not imported: it pulls in libp2p).
+    peer_txs_msgs_per_s: int = _opt(
+        200,
+        "Transaction batches per second accepted from one peer (each forwarding peer has its own "
+        "budget); the excess is dropped unvalidated, and a peer that keeps sending its own batches "
+        "over it is penalised and in the end banned. 0: no limit.",
+        _int_range(0, 1_000_000),
+    )
+    peer_txs_bytes_per_s: int = _opt(
+        1024 * 1024,
+        "Bytes of transaction batches per second accepted from one peer, as peer_txs_msgs_per_s. 0: no limit.",
+        _int_range(0, 1 << 40),
+    )
+    peer_consensus_msgs_per_s: int = _opt(
+        200,
+        "Consensus messages (proposals, votes, evidence) per second accepted from one peer, as "
+        "peer_txs_msgs_per_s. 0: no limit.",
+        _int_range(0, 1_000_000),
+    )
+    peer_consensus_bytes_per_s: int = _opt(
+        4 * 1024 * 1024,
+        "Bytes of consensus messages per second accepted from one peer, as peer_txs_msgs_per_s. 0: no limit.",
+        _int_range(0, 1 << 40),
+    )
+    peer_requests_per_s: int = _opt(
+        200,
+        "Sync requests per second served to one peer; the excess is answered \"busy\" and a peer "
+        "that stays over it is penalised and in the end banned. 0: no limit.",
+        _int_range(0, 1_000_000),
+    )
+    peer_burst_s: int = _opt(
+        5,
+        "A peer may send this many seconds' worth of each per-peer rate at once, after being quiet.",
+        _int_range(1, 3600),
+    )
+
     def cross_problems(self) -> list[tuple[str, str]]:
+        found = []
         if self.min_peers > self.max_peers:
-            return [("min_peers", f"must not exceed p2p.max_peers ({self.max_peers}), got {self.min_peers}")]
-        return []
+            found.append(("min_peers", f"must not exceed p2p.max_peers ({self.max_peers}), got {self.min_peers}"))
+        for key in ("peer_txs_bytes_per_s", "peer_consensus_bytes_per_s"):
+            rate = getattr(self, key)
+            if rate and rate * self.peer_burst_s < self.max_message_bytes:
+                found.append((
+                    key,
+                    f"times p2p.peer_burst_s ({self.peer_burst_s}) must be at least p2p.max_message_bytes "
+                    f"({self.max_message_bytes}), or the largest messages could never pass; got {rate}",
+                ))
+        return found
 
 
 @dataclass(frozen=True)

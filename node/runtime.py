@@ -38,6 +38,7 @@ from node.p2p import (
     PayloadTooLarge,
     ReqRespLimits,
     Verdict,
+    rate_limits_from,
 )
 from node.storage import NodeStore, TxResult
 from node.sync import Syncer
@@ -185,6 +186,7 @@ class Node:
             min_peers=c.p2p.min_peers,
             max_peers=c.p2p.max_peers,
             max_gossip_bytes=c.p2p.max_message_bytes,
+            rate_limits=rate_limits_from(c.p2p),
             reqresp=ReqRespLimits(max_response_bytes=c.sync.max_response_bytes),
         )
 

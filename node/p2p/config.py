@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+from .ratelimit import Limit, Rate, RateLimits
 from .reqresp import ReqRespLimits
 from .scores import ScoreParams
 
@@ -31,6 +33,10 @@ DEFAULT_PENALTIES: dict[str, float] = {
     "oversized_response": 20.0,
     "oversized_request": 20.0,
     "request_timeout": 5.0,
+    # over a per-peer rate limit (gossip of its own messages, or requests): charged at
+    # most once per second per peer and kind, times 1-10 by how far over (ratelimit.py),
+    # so sustained flooding is a ban in ~10 s (a little over) to ~2 s (10x over or more)
+    "rate_limited": 10.0,
     "manual": 10.0,  # default for Network.penalise(reason=<unknown>) without amount
 }
 
@@ -60,6 +66,8 @@ class NetworkConfig:
     # gossip
     max_gossip_bytes: int = 512 * 1024
     incoming_buffer: int = 1024  # per topic; messages beyond it are dropped and counted
+    # per topic, payload bytes waiting for the node (1,024 proposals would be 512 MiB)
+    incoming_buffer_bytes: int = 64 * 1024 * 1024
     mesh_degree: int = 6
     mesh_degree_low: int = 4
     mesh_degree_high: int = 12
@@ -73,6 +81,9 @@ class NetworkConfig:
     # request/response
     request_timeout: float = 10.0  # default for Network.request()
     reqresp: ReqRespLimits = field(default_factory=ReqRespLimits)
+
+    # per-peer limits on gossip (per topic kind) and requests; see node.p2p.ratelimit
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     # penalties
     scores: ScoreParams = field(default_factory=ScoreParams)
@@ -90,9 +101,27 @@ class NetworkConfig:
             )
         if self.incoming_buffer < 1:
             raise ValueError("incoming_buffer must be >= 1")
+        if self.incoming_buffer_bytes < self.max_gossip_bytes:
+            raise ValueError("incoming_buffer_bytes must hold at least one message of max_gossip_bytes")
         if not 0 <= self.mesh_degree_low <= self.mesh_degree <= self.mesh_degree_high:
             raise ValueError("need mesh_degree_low <= mesh_degree <= mesh_degree_high")
         if self.heartbeat_interval < 1:
             raise ValueError("heartbeat_interval must be >= 1 s (py-libp2p takes an int)")
         if not self.listen_addrs:
             raise ValueError("listen_addrs is empty")
+        if problems := self.rate_limits.problems(self.max_gossip_bytes):
+            raise ValueError("; ".join(problems))
+
+
+def rate_limits_from(p2p: Any) -> RateLimits:
+    """`RateLimits` from the ``[p2p]`` config section (node.config.P2PSection; 0 = no limit)."""
+    burst = p2p.peer_burst_s
+
+    def gossip(msgs: int, nbytes: int) -> Limit:
+        return Limit(Rate.over(msgs, burst), Rate.over(nbytes, burst))
+
+    return RateLimits(
+        txs=gossip(p2p.peer_txs_msgs_per_s, p2p.peer_txs_bytes_per_s),
+        consensus=gossip(p2p.peer_consensus_msgs_per_s, p2p.peer_consensus_bytes_per_s),
+        requests=Rate.over(p2p.peer_requests_per_s, burst),
+    )

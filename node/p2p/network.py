@@ -2,7 +2,9 @@
 
 The node runtime drives it; it makes no protocol decisions. Payload bytes go in and come
 out untouched; the only judgement it applies is the node's own validation callback
-(before anything is forwarded) and the size caps.
+(before anything is forwarded), the size caps and the per-peer rate limits
+(node.p2p.ratelimit: a forwarder over its rate for a topic has the excess dropped before
+signature checks and validation, and is penalised when the excess is its own messages).
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
 from . import record_cache
-from .config import NetworkConfig, TopicKind, topic_name
+from .config import DEFAULT_PENALTIES, NetworkConfig, TopicKind, topic_name
 from .errors import ListenAddressInUse, NetworkNotRunning, PayloadTooLarge, PeerUnavailable
 from .keys import load_or_create_node_key
+from .ratelimit import PeerRateLimiter
 from .reqresp import ReqResp, RequestHandler, sync_protocol_id
 from .scores import Backoff, PeerScores
 
@@ -78,7 +81,40 @@ class GossipMessage:
     msg_id: bytes  # message_id(data)
 
 
-_Channel = tuple[trio.MemorySendChannel[GossipMessage], trio.MemoryReceiveChannel[GossipMessage]]
+class IncomingChannel(trio.abc.ReceiveChannel[GossipMessage]):
+    """A topic's validated messages, bounded in count and in payload bytes (one consumer).
+
+    Supports ``await receive()``, ``receive_nowait()`` and ``async for``; ends when the
+    network stops. `offer` is the network's side: it raises ``trio.WouldBlock`` when
+    either bound would be exceeded.
+    """
+
+    def __init__(self, max_messages: int, max_bytes: int) -> None:
+        self._send, self._recv = trio.open_memory_channel[GossipMessage](max_messages)
+        self.max_bytes = max_bytes
+        self.queued_bytes = 0
+
+    def offer(self, msg: GossipMessage) -> None:
+        if self.queued_bytes + len(msg.data) > self.max_bytes:
+            raise trio.WouldBlock
+        self._send.send_nowait(msg)
+        self.queued_bytes += len(msg.data)
+
+    async def receive(self) -> GossipMessage:
+        msg = await self._recv.receive()
+        self.queued_bytes -= len(msg.data)
+        return msg
+
+    def receive_nowait(self) -> GossipMessage:
+        msg = self._recv.receive_nowait()
+        self.queued_bytes -= len(msg.data)
+        return msg
+
+    def close_sender(self) -> None:
+        self._send.close()
+
+    async def aclose(self) -> None:
+        await self._recv.aclose()
 
 
 class _State(Enum):
@@ -97,10 +133,11 @@ _COUNTERS = (
     "gossip_send_dropped",  # py-libp2p dropped an outbound RPC (32-slot peer queue full)
     "gossip_received",
     "gossip_received_bytes",
-    "gossip_dropped",  # incoming channel full: message lost for this node
+    "gossip_dropped",  # incoming channel full (messages or bytes): message lost for this node
     "gossip_rejected",  # the validation callback said no (or raised): sender penalised
     "gossip_ignored",  # the validation callback said Verdict.IGNORE: dropped, no penalty
     "gossip_validator_errors",
+    "gossip_rate_limited",  # over the forwarder's per-topic rate: dropped before validation
     "dials",
     "dial_failures",
     "connections_refused",
@@ -146,9 +183,7 @@ class Network:
         self._validators: dict[TopicKind, GossipValidator] = {}
         for kind, fn in (validators or {}).items():
             self.set_validator(kind, fn)
-        self._incoming: dict[TopicKind, _Channel] = {
-            k: trio.open_memory_channel[GossipMessage](config.incoming_buffer) for k in TopicKind
-        }
+        self._incoming = {k: IncomingChannel(config.incoming_buffer, config.incoming_buffer_bytes) for k in TopicKind}
         self._request_handler = request_handler
 
         self._state = _State.NEW
@@ -160,6 +195,11 @@ class Network:
         self._nursery: trio.Nursery | None = None
 
         self._scores = PeerScores(config.scores)
+        limits = config.rate_limits
+        self._rate = PeerRateLimiter(
+            {TopicKind.TXS.value: limits.txs, TopicKind.CONSENSUS.value: limits.consensus},
+            penalty_interval=limits.penalty_interval,
+        )
         self._backoff = Backoff(base=config.reconnect_backoff_base, cap=config.reconnect_backoff_max)
         self._blocked: set[str] = set()
         self._persistent: dict[str, list[multiaddr.Multiaddr]] = {}
@@ -209,8 +249,8 @@ class Network:
                 self._log.warning("p2p.shutdown_leftover", error=repr(exc))
         finally:
             self._state = _State.STOPPED
-            for send, _ in self._incoming.values():
-                send.close()
+            for channel in self._incoming.values():
+                channel.close_sender()
             self._stopped.set()
             self._log.info("p2p.stopped", **self.stats())
 
@@ -308,6 +348,7 @@ class Network:
         )
         for kind, topic in self._topics.items():
             pubsub.set_topic_validator(topic, self._make_validator(kind), is_async_validator=False)
+        self._limit_inbound(pubsub)
         self._count_send_drops(gossipsub)
 
         self._reqresp = ReqResp(
@@ -317,6 +358,9 @@ class Network:
             penalise=lambda pid, reason, amount: self._penalise(pid, reason, amount),
             may_talk=lambda pid: self._refusal(pid, "outbound") is None,
             log=self._log,
+            rate=cfg.rate_limits.requests,
+            penalty_interval=cfg.rate_limits.penalty_interval,
+            rate_limited_penalty=cfg.penalties.get("rate_limited", DEFAULT_PENALTIES["rate_limited"]),
         )
         self._reqresp.set_handler(self._request_handler)
         host.set_stream_handler(self._reqresp.protocol, self._guard(self._reqresp.handle_stream))
@@ -326,6 +370,7 @@ class Network:
     async def _serve(self, host: Any, pubsub: Pubsub, gossipsub: GossipSub, task_status: Any) -> None:
         async with background_trio_service(pubsub), background_trio_service(gossipsub):
             await pubsub.wait_until_ready()
+            self._limit_before_tasks(pubsub)
             subs = {kind: await pubsub.subscribe(topic) for kind, topic in self._topics.items()}
             # Nothing may escape a stream handler (it would take the whole host down):
             # wrap the swarm-level dispatcher and every registered protocol handler.
@@ -385,13 +430,14 @@ class Network:
         else:
             self._validators[kind] = fn
 
-    def incoming(self, kind: TopicKind | str) -> trio.MemoryReceiveChannel[GossipMessage]:
+    def incoming(self, kind: TopicKind | str) -> IncomingChannel:
         """The receive channel of validated messages of a topic (one consumer).
 
-        Bounded by ``config.incoming_buffer``; when full, new messages are dropped and
-        counted in ``stats()["gossip_dropped"]``. Closed when the network stops.
+        Bounded by ``config.incoming_buffer`` messages and ``config.incoming_buffer_bytes``
+        payload bytes; when full, new messages are dropped and counted in
+        ``stats()["gossip_dropped"]``. Closed when the network stops.
         """
-        return self._incoming[TopicKind(kind)][1]
+        return self._incoming[TopicKind(kind)]
 
     async def publish(self, kind: TopicKind | str, data: bytes) -> bool:
         """Publish ``data`` on a topic. False if this payload was already seen (dedup).
@@ -480,9 +526,91 @@ class Network:
 
         return validate
 
+    def _limit_inbound(self, pubsub: Pubsub) -> None:
+        """Apply the per-peer rate limits to every message a peer forwards to us, first.
+
+        A pass-through wrapper, on this instance only, of ``Pubsub.push_msg`` (called once
+        per received message, in a task of its own). Over the limit, a message is dropped
+        before py-libp2p verifies its signature or calls our validator. It must not reach
+        the validator: py-libp2p caches a rejection by message id for 5 minutes, so the
+        same message would then be refused from every other peer too — an honest one
+        relayed by a peer over its budget, for instance. Dropped here, it is neither
+        cached nor marked seen, and a copy from another peer is accepted. Duplicates count
+        too (each costs py-libp2p a task and a hash; honest peers send each message once).
+        If a py-libp2p upgrade renames ``push_msg``, the limits silently stop.
+        """
+        original = pubsub.push_msg
+        kinds = {topic: kind for kind, topic in self._topics.items()}
+
+        async def limited(msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+            if self._admit_gossip(msg_forwarder, msg, kinds):
+                await original(msg_forwarder, msg)
+
+        limited._ekklesia_push = (original, kinds)  # type: ignore[attr-defined]
+        pubsub.push_msg = limited  # type: ignore[method-assign]
+
+    def _limit_before_tasks(self, pubsub: Pubsub) -> None:
+        """Apply the limits where py-libp2p's reader hands each message to a new task.
+
+        Its read loop parses an RPC (up to 1 MiB) and calls ``manager.run_task(push_msg,
+        peer, msg)`` for every message in it, without waiting: a flood that arrives
+        faster than the tasks run piles up as tasks holding their messages. Checking
+        there, in the reader, drops the excess before a task exists, so memory follows
+        the limits rather than the attacker's bandwidth. A pass-through wrapper of the
+        running manager's ``run_task`` (this instance only); anything else it schedules
+        is untouched. Without it (a py-libp2p change), the check in ``push_msg`` remains.
+        """
+        push = pubsub.push_msg
+        marker = getattr(push, "_ekklesia_push", None)
+        manager = getattr(pubsub, "manager", None)
+        if marker is None or manager is None or not hasattr(manager, "run_task"):
+            return
+        original_push, kinds = marker
+        original_run_task = manager.run_task
+
+        def run_task(async_fn: Any, *args: Any, **kwargs: Any) -> Any:
+            if async_fn is push and len(args) == 2 and not kwargs:
+                if not self._admit_gossip(args[0], args[1], kinds):
+                    return None
+                async_fn = original_push  # checked: skip the check in the wrapper
+            return original_run_task(async_fn, *args, **kwargs)
+
+        manager.run_task = run_task
+
+    def _admit_gossip(self, forwarder: ID, msg: rpc_pb2.Message, kinds: Mapping[str, TopicKind]) -> bool:
+        try:
+            kind = next((kinds[t] for t in msg.topicIDs if t in kinds), None)
+            if kind is None:
+                return True  # not one of our topics: py-libp2p ignores it
+            fwd = forwarder.to_base58()
+            if fwd == self.peer_id:
+                return True  # our own publish
+            data = msg.data
+            if self._rate.admit(fwd, kind.value, len(data), trio.current_time()):
+                return True
+            self._rate_limited(fwd, kind, msg.from_id == forwarder.to_bytes())
+            return False
+        except Exception as exc:  # never let the receive path die; the validator still runs
+            self._log.warning("p2p.rate_limit_error", error=repr(exc))
+            return True
+
+    def _rate_limited(self, fwd: str, kind: TopicKind, own: bool) -> None:
+        """A message from ``fwd`` was over its rate and dropped. The penalty (paced, see
+        ratelimit.py) is for a peer flooding its *own* messages: an honest peer relaying
+        others' messages may exceed our limit for it when someone floods it, and must not
+        be banned for that; what it relays over the limit is dropped all the same."""
+        self._counters["gossip_rate_limited"] += 1
+        if not own:
+            return
+        weight = self._rate.penalty_due(fwd, kind.value, trio.current_time())
+        if weight:
+            amount = weight * self.config.penalties.get("rate_limited", DEFAULT_PENALTIES["rate_limited"])
+            self._log.info("p2p.rate_limited", peer=fwd, topic=kind.value, weight=round(weight, 1))
+            self._penalise(fwd, "rate_limited", amount)
+
     async def _drain(self, kind: TopicKind, sub: Any) -> None:
         """Empty py-libp2p's 32-slot subscription queue into our bounded channel at once."""
-        send = self._incoming[kind][0]
+        channel = self._incoming[kind]
         own = self._id.to_bytes()
         deliver_own = self.config.deliver_own_messages
         async for msg in sub:
@@ -491,7 +619,7 @@ class Network:
             data = bytes(msg.data)
             try:
                 origin = ID(msg.from_id).to_base58()
-                send.send_nowait(GossipMessage(kind, data, origin, message_id(data)))
+                channel.offer(GossipMessage(kind, data, origin, message_id(data)))
             except trio.WouldBlock:
                 self._counters["gossip_dropped"] += 1
                 dropped = self._counters["gossip_dropped"]
@@ -651,7 +779,11 @@ class Network:
         if not math.isfinite(amount) or amount < 0:
             raise ValueError(f"penalty must be finite and >= 0, got {amount}")
         now = trio.current_time()
+        already = self._scores.is_banned(pid, now)
         banned = self._scores.penalise(pid, reason, amount, now)
+        if already:  # what it sent before the disconnect: counted, not logged line by line
+            self._log.debug("p2p.peer_penalised", peer=pid, reason=reason, amount=amount, banned=True)
+            return
         self._log.info(
             "p2p.peer_penalised",
             peer=pid,
@@ -746,8 +878,10 @@ class Network:
         while True:
             await trio.sleep(5)
             self._scores.forget_recovered(trio.current_time())
+            self._rate.prune(trio.current_time())
             if self._reqresp is not None:
                 self._reqresp.prune_pool()
+                self._reqresp.prune_limits()
 
     def _on_connected(self, pid: str) -> None:
         if pid not in self._connected_since:

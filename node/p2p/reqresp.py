@@ -17,6 +17,9 @@ Limits: the client refuses to send a request over ``max_request_bytes`` and reje
 response whose announced length is over ``max_response_bytes`` (+1 for the status byte)
 without reading it; the server answers ``request_too_large`` to a request over its
 limit and ``response_too_large`` instead of sending a handler result over its limit.
+Per peer, the server answers ``busy`` (without running the handler) to requests over
+its rate (a token bucket; staying over it costs the peer a paced ``rate_limited``
+penalty) and to requests beyond ``max_handlers_per_peer`` running at once (no penalty).
 The transport never interprets payloads.
 """
 
@@ -44,6 +47,7 @@ from .errors import (
     RequestTimeout,
     ResponseTooLarge,
 )
+from .ratelimit import UNLIMITED, Limit, PeerRateLimiter, Rate
 
 if TYPE_CHECKING:
     from libp2p.abc import IHost, INetStream
@@ -129,6 +133,8 @@ class ReqRespLimits:
     max_response_bytes: int = 16 * 1024 * 1024
     handler_timeout: float = 10.0  # server side: longest a handler may run
     max_concurrent_handlers: int = 32  # server side, all peers together
+    # server side, one peer: an honest node has at most sync.parallel_requests (4) in flight
+    max_handlers_per_peer: int = 8
     server_idle_timeout: float = 60.0  # server closes a stream idle this long
     pool_idle_timeout: float = 20.0  # client drops pooled streams idle this long
     pool_per_peer: int = 4
@@ -145,6 +151,8 @@ class ReqRespStats:
     response_bytes_in: int = 0
     requests_served: int = 0
     requests_served_errors: int = 0
+    requests_rate_limited: int = 0  # answered "busy": the peer was over its request rate
+    requests_busy: int = 0  # answered "busy": the peer had max_handlers_per_peer running
     request_bytes_in: int = 0
     response_bytes_out: int = 0
     streams_opened: int = 0
@@ -163,6 +171,9 @@ class ReqResp:
         penalise: Callable[[str, str, float | None], None],
         may_talk: Callable[[str], bool],
         log: Any = None,
+        rate: Rate = UNLIMITED,
+        penalty_interval: float = 1.0,
+        rate_limited_penalty: float = 10.0,
     ) -> None:
         self._host = host
         self.protocol = protocol
@@ -171,6 +182,9 @@ class ReqResp:
         self._may_talk = may_talk
         self._handler: RequestHandler | None = None
         self._limiter = trio.CapacityLimiter(limits.max_concurrent_handlers)
+        self._rate = PeerRateLimiter({"requests": Limit(msgs=rate)}, penalty_interval=penalty_interval)
+        self._active: dict[str, int] = {}  # handlers running (or replying) per peer
+        self.rate_limited_penalty = rate_limited_penalty  # times the weight from penalty_due
         self._pool: dict[str, list[tuple[INetStream, float]]] = {}
         self._closing = False
         self.stats = ReqRespStats()
@@ -323,6 +337,9 @@ class ReqResp:
             for stream, _ in streams:
                 await self._discard(stream)
 
+    def prune_limits(self) -> None:
+        self._rate.prune(trio.current_time())
+
     def prune_pool(self) -> None:
         now = trio.current_time()
         for peer_id in list(self._pool):
@@ -372,13 +389,40 @@ class ReqResp:
                 await self._discard(stream, close=True)
                 return
             self.stats.request_bytes_in += len(request)
-            status, payload = await self._run_handler(peer_id, request, log)
-            self.stats.requests_served += 1
-            if status != STATUS_OK:
-                self.stats.requests_served_errors += 1
-            if not await self._reply(stream, status, payload):
+            busy = self._busy(peer_id, log)
+            if busy is not None:
+                if not await self._reply(stream, STATUS_BUSY, busy):
+                    await self._discard(stream)
+                    return
+                continue
+            self._active[peer_id] = self._active.get(peer_id, 0) + 1
+            try:
+                status, payload = await self._run_handler(peer_id, request, log)
+                self.stats.requests_served += 1
+                if status != STATUS_OK:
+                    self.stats.requests_served_errors += 1
+                replied = await self._reply(stream, status, payload)
+            finally:
+                left = self._active.pop(peer_id) - 1
+                if left:
+                    self._active[peer_id] = left
+            if not replied:
                 await self._discard(stream)
                 return
+
+    def _busy(self, peer_id: str, log: Any) -> bytes | None:
+        """Why a request must be answered "busy" instead of served (None: serve it)."""
+        now = trio.current_time()
+        if not self._rate.admit(peer_id, "requests", 0, now):
+            self.stats.requests_rate_limited += 1
+            if weight := self._rate.penalty_due(peer_id, "requests", now):
+                log.info("reqresp.rate_limited", weight=round(weight, 1))
+                self._penalise(peer_id, "rate_limited", weight * self.rate_limited_penalty)
+            return b"rate limited"
+        if self._active.get(peer_id, 0) >= self.limits.max_handlers_per_peer:
+            self.stats.requests_busy += 1
+            return b"too many requests at once"
+        return None
 
     async def _run_handler(self, peer_id: str, request: bytes, log: Any) -> tuple[int, bytes]:
         handler = self._handler
