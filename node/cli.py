@@ -82,6 +82,20 @@ class _Group(click.Group):
             if exc.errno == errno.EPIPE:  # stdout closed early (| head): click handles it
                 raise
             raise CliError(_os_error_message(exc)) from None
+        except BaseExceptionGroup as group:
+            # A NodeError raised inside a trio nursery (e.g. the store refused at `start`)
+            # arrives wrapped; report it like any other, if that is all the group holds.
+            errors = _leaves(group)
+            if not errors or not all(isinstance(e, NodeError) for e in errors):
+                raise
+            raise CliError("; ".join(dict.fromkeys(str(e) for e in errors))) from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
 
 
 class _RootGroup(_Group):
@@ -635,6 +649,7 @@ def keys_delete(name: str, yes: bool, home: Path | None, as_json: bool) -> None:
         _emit_json({"deleted": info.to_json()})
         return
     click.echo(f"deleted key {name} ({info.address})")
+from node import cli_reset as _cli_reset  # noqa: E402,F401  (registers unsafe-reset)
 from node import cli_run as _cli_run  # noqa: E402,F401  (registers start and testnet)
 from node import cli_tx as _cli_tx  # noqa: E402,F401  (registers status, query and tx)
 from simulations.cli import sim as _sim  # noqa: E402

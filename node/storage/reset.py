@@ -9,6 +9,9 @@ could sign twice at a height it already signed.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import structlog
 
 from node.storage.backend import LevelDBBackend
-from node.storage.errors import CorruptStore, StorageError
+from node.storage.errors import CorruptStore, StorageError, StoreLocked
 from node.storage.layout import SIGN_STATE
 
 log = structlog.get_logger(__name__)
@@ -31,10 +34,12 @@ class ResetResult:
 def unsafe_reset(path: str | Path, *, keep_sign_state: bool = True) -> ResetResult:
     """Rename the store directory `path` to `<path>.reset-<UTC time>` and create an
     empty store at `path` holding only the old sign-state (when readable and wanted).
-    Raises `StoreLocked` if a running node holds the store."""
+    Raises `StoreLocked` if a running node holds the store (checked first, whether or
+    not the sign-state is wanted: a store in use is never moved)."""
     path = Path(path)
     if not path.exists():
         return ResetResult(None, False)
+    check_unlocked(path)
     sign_state = _read_sign_state(path) if keep_sign_state else None
     aside = _aside_name(path)
     path.rename(aside)
@@ -46,6 +51,35 @@ def unsafe_reset(path: str | Path, *, keep_sign_state: bool = True) -> ResetResu
         fresh.close()
     log.warning("store reset", moved_to=str(aside), sign_state_kept=sign_state is not None)
     return ResetResult(aside, sign_state is not None)
+
+
+def check_unlocked(path: str | Path) -> None:
+    """Raise `StoreLocked` if a process — this one included — holds the LevelDB lock of
+    the store directory `path`. Reads and writes nothing in the store.
+
+    LevelDB locks ``<path>/LOCK`` with a POSIX record lock. Probing it from this process
+    would be blind to our own locks, and closing the probe's descriptor would drop them,
+    so a forked child tries the lock and reports back in its exit status.
+    """
+    lock_file = Path(path) / "LOCK"
+    if not lock_file.is_file():
+        return  # never opened by LevelDB (or not a store): nobody can hold it
+    pid = os.fork()
+    if pid == 0:  # the child: only system calls, then _exit
+        code = 2
+        try:
+            fd = os.open(lock_file, os.O_RDWR)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                code = 0
+            except OSError as exc:
+                code = 1 if exc.errno in (errno.EACCES, errno.EAGAIN) else 2
+        except BaseException:
+            pass
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 1:
+        raise StoreLocked(f"LevelDB store {path} is locked by a running process ({lock_file} is held)")
 
 
 def _read_sign_state(path: Path) -> bytes | None:
