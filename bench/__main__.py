@@ -14,6 +14,7 @@ SCRIPTS = [
     "bench/bench_sim.py",
     "bench/bench_sync.py",
     "bench/bench_testnet.py",
+    "bench/bench_flood.py",
 ]
 
 
