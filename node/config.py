@@ -451,7 +451,7 @@ class MempoolSection(_Section):
         _int_range(1, 10_000_000),
     )
     batch_ms: int = _opt(
-        50,
+        100,
         "Collect newly admitted transactions this long before gossiping them as one batch. 0: send at once.",
         _int_range(0, 10_000),
     )
