@@ -532,13 +532,16 @@ class Replica:
         if inp.origin == LOCAL:
             self._on_local_txs(inp, out)
         else:
+            forged = 0
             for tx in inp.txs:
                 adm = self.mempool.add(tx, inp.now_ms)
                 out.append(TxAdmitted(tx, adm.tx_hash, adm.accepted, adm.reason, inp.origin))
                 if adm.accepted:
                     self._parked.pop(adm.tx_hash, None)  # a peer held one of ours too
                 elif adm.reason == "a signature does not verify":
-                    out.append(Penalise(inp.origin, "gossiped a tx with a bad signature"))
+                    forged += 1
+            if forged:  # one penalty per batch: a batch of forgeries is one offence, not thousands
+                out.append(Penalise(inp.origin, f"gossiped {forged} tx(s) with a bad signature"))
         if had == 0 and len(self.mempool) > 0 and self.engine is not None:
             self._drive(self.engine.handle(cm.TxsAvailable(inp.now_ms)), out)
 
