@@ -235,6 +235,7 @@ class StepRaw:
     wire0: int | None
     wire1: int | None
     dead: list[str]
+    busy_waits: int = 0  # 429 answers: the generator waited Retry-After and sent the batch again
 
 
 async def _sampler(cluster: Cluster, rss: list[list[float]], stop: trio.Event) -> None:
@@ -268,6 +269,7 @@ async def run_step(
     rejected: Counter[str] = Counter()
     lags: list[float] = []
     http_errors = 0
+    busy_waits = 0
     requests = 0
     rss: list[list[float]] = [[] for _ in cluster.procs]
     probes: list[float] = []
@@ -283,17 +285,23 @@ async def run_step(
     t0 = time.time() + 0.1
 
     async def submit(i: int) -> None:
-        nonlocal http_errors, requests
+        nonlocal http_errors, requests, busy_waits
         batches = plan.per_node[i]
         url = f"{cluster.procs[i].api}/v1/txs/batch"
         k = 0
-        while k < len(batches):
-            await trio.sleep_until(start + batches[k].t_off)
+        # A batch refused with 429 is sent again after Retry-After, ahead of everything
+        # due since, as a client honouring backpressure does: pre-signed nonces must
+        # arrive in order, so dropping it would doom every later tx of its senders.
+        carry: tuple[list[bytes], list[bytes]] = ([], [])
+        while k < len(batches) or carry[0]:
+            if not carry[0]:
+                await trio.sleep_until(start + batches[k].t_off)
             now = trio.current_time()
-            lags.append(now - (start + batches[k].t_off))
-            txs: list[bytes] = []
-            hashes: list[bytes] = []
-            size = 0
+            if not carry[0]:
+                lags.append(now - (start + batches[k].t_off))
+            txs, hashes = carry
+            carry = ([], [])
+            size = sum(len(t) for t in txs)
             while k < len(batches) and start + batches[k].t_off <= now:
                 b = batches[k]
                 bsize = sum(len(t) for t in b.txs)
@@ -309,9 +317,14 @@ async def run_step(
             try:
                 r = await http.post(url, params={"results": "refused"}, content=tx_batch_body(txs), headers=MSGPACK,
                                     timeout=60.0)
-                if r.status_code == 429:  # backpressure: the node refused the whole batch
-                    rejected["busy (HTTP 429)"] += len(hashes)
-                    tracker.forget(hashes)
+                if r.status_code == 429:  # backpressure: the node refused the whole batch for now
+                    if trio.current_time() > start + plan.duration:  # the step is over: give up
+                        rejected["busy (HTTP 429)"] += len(hashes)
+                        tracker.forget(hashes)
+                        continue
+                    busy_waits += 1
+                    carry = (txs, hashes)
+                    await trio.sleep(float(r.headers.get("retry-after", "1")))
                     continue
                 body = r.json() if r.status_code == 200 else None
                 refused = {int(st["position"]): st for st in body["results"]} if body is not None else None
@@ -353,7 +366,8 @@ async def run_step(
             await trio.sleep(0.25)
     await trio.sleep(0.3)  # let the last fetched block land
     return StepRaw(plan, t0, t_end, time.time(), admitted, rejected, http_errors, lags, requests, cpu0, cpu1,
-                   g1 - g0, m1 - m0, rss, probes, metrics0, metrics1, wire0, wire1, cluster.dead())
+                   g1 - g0, m1 - m0, rss, probes, metrics0, metrics1, wire0, wire1, cluster.dead(),
+                   busy_waits=busy_waits)
 
 
 def _busy() -> float:
@@ -510,6 +524,7 @@ def summarize(raw: StepRaw, tracker: Tracker, *, warmup_s: float) -> dict[str, A
         "generator_lag_max_s": round(lags[-1], 3) if lags else None,
         "requests": raw.requests,
         "http_errors": raw.http_errors,
+        "busy_waits": raw.busy_waits,
         "drain_s": round(raw.t_drained - raw.t_end, 1),
         "sse_gaps": tracker.sse_gaps,
         "dead_nodes": raw.dead,
