@@ -9,9 +9,9 @@ for `--seconds`, as fast as the connection takes them:
 
     txs-unfunded  tx batches of 500 correctly signed transfers each (50,000 fresh txs,
                   then mixes of them) from accounts that hold nothing: they pass the
-                  gossip validator and, with the default fee of 0, mempool admission too
-                  (they fail at execution); no penalty: only the per-peer byte rate
-                  stands in the way
+                  gossip validator; admission refuses them (insufficient funds, checked
+                  against the committed state) without a penalty, so the per-peer rate
+                  limit is what bounds the work they cause
     txs-badsig    the same batches with random signatures (penalised by the mempool)
     garbage       random bytes (200-2,000 B) on both topics (the validator rejects them)
     oversize      600 KiB messages, over the victim's 512 KiB gossip cap

@@ -35,6 +35,9 @@ MEMPOOL_REASONS = (
     "bad_signature",
     "key_retired",
     "fee_unpaid",
+    "insufficient_funds",
+    "not_permitted",
+    "would_fail",
     "unknown_kind",
     "bad_body",
     "too_large",
@@ -56,6 +59,11 @@ _INTERVAL_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300)
 _REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p), code)
     for p, code in (
+        # check_tx's refusals from a kind's own check (protocol.governance.app._refusal):
+        # anchored prefixes, first, as the rest of such a reason is free text.
+        (r"^insufficient funds: ", "insufficient_funds"),
+        (r"^not permitted: ", "not_permitted"),
+        (r"^would fail: ", "would_fail"),
         (r"\bsyncing\b", "syncing"),
         (r"^duplicate transaction", "duplicate"),
         (r"mempool is full", "full"),

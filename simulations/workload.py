@@ -11,6 +11,8 @@ notarise    a random document hash into the notary
 register    a brand-new key registers an identity (nonce 0, no balance needed: fee 0)
 proposal    a resident proposes a law (LAW track, resident electorate, deposit)
 vote        a resident votes on a proposal that is open on its home node's state
+            (with none open there, the client notarises instead: admission refuses
+            a vote that could only fail)
 marriage    two residents create a marriage, co-signed by the second
 ==========  =======================================================================
 
@@ -116,6 +118,8 @@ class Workload:
             self._record(kind, ci, node.name, b"", False, "home node unavailable")
             return
         chain = self.cluster.chain_id
+        if kind == "vote" and not open_proposals(node):
+            kind = "notarise"
         if kind == "register":
             fresh = crypto.Keypair(self.rng.randbytes(32))
             nxt = crypto.Keypair(self.rng.randbytes(32))
@@ -138,9 +142,7 @@ class Workload:
             submit = SubmitProposal("a law", "drawn by the simulator", DEPOSIT, ActionType.ENACT_LAW, law)
             return Tx.create(client.key, chain, n, "proposal.submit", submit.encode())
         if kind == "vote":
-            assert node.replica is not None
-            open_ids = [p.id for p in gp_proposals(node) if p.status == gp.Status.VOTING]
-            pid = self.rng.choice(open_ids) if open_ids else max([p.id for p in gp_proposals(node)], default=1)
+            pid = self.rng.choice(open_proposals(node))
             choice = self.rng.choice([Choice.YES, Choice.YES, Choice.NO, Choice.ABSTAIN])
             return Tx.create(client.key, chain, n, "proposal.vote", CastVote(pid, choice).encode())
         if kind == "marriage":
@@ -182,6 +184,11 @@ class Workload:
 
 def gp_proposals(node: SimNode) -> list[gp.Proposal]:
     return queries.proposals(node.disk.state)
+
+
+def open_proposals(node: SimNode) -> list[int]:
+    """Ids of the proposals open for votes on the node's committed state."""
+    return [p.id for p in gp_proposals(node) if p.status == gp.Status.VOTING]
 
 
 def _reason_class(reason: str) -> str:

@@ -80,6 +80,10 @@ def test_stateful_refusal_is_reported():
     chain.refuse.add(t.hash)
     pool = make_pool(chain)
     assert pool.add(t).reason == "refused by state"
+    # not remembered as seen: once the state lets it pass (the sender was funded, say),
+    # the same tx is admitted
+    chain.refuse.clear()
+    assert pool.add(t).accepted
 
 
 def test_caps_on_count_bytes_and_per_sender():

@@ -95,12 +95,18 @@ def credit(kv: Overlay, address: bytes, amount: int) -> bytes:
     return target
 
 
-def debit(kv: Overlay, address: bytes, amount: int) -> None:
+def require_spendable(kv: KVReader, address: bytes, amount: int) -> Account:
+    """The account at `address` if it can spend `amount`, else INSUFFICIENT_FUNDS."""
     acct = get_account(kv, address)
     if acct.spendable < amount:
         raise TxFailed(
             Code.INSUFFICIENT_FUNDS, f"needs {amount} spendable tokens, has {acct.spendable} ({acct.locked} locked)"
         )
+    return acct
+
+
+def debit(kv: Overlay, address: bytes, amount: int) -> None:
+    acct = require_spendable(kv, address, amount)
     put_account(kv, address, Account(acct.balance - amount, acct.locked, acct.nonce, acct.retired_to))
 
 
@@ -167,9 +173,19 @@ def release_lock(kv: Overlay, address: bytes, proposal_id: int) -> None:
 # ---------------------------------------------------------------- tx
 
 
-def transfer(c: Ctx, body: Transfer) -> None:
+def _positive(body: Transfer) -> None:
     if body.amount == 0:
         raise TxFailed(Code.INVALID, "transfer amount must be positive")
+
+
+def check_transfer(c: Ctx, body: Transfer) -> None:
+    """Admission (see app.check_tx): what `transfer` checks, its debit included."""
+    _positive(body)
+    require_spendable(c.kv, c.tx_sender_address, body.amount)
+
+
+def transfer(c: Ctx, body: Transfer) -> None:
+    _positive(body)
     sender = c.tx_sender_address
     debit(c.kv, sender, body.amount)
     target = credit(c.kv, body.to, body.amount)

@@ -8,6 +8,10 @@ kind's handler runs in a nested overlay that is merged only if it succeeds.
 
 After the txs: evidence (in block order), then the end-of-block queue, then the
 block's height and time, then the app hash (see apphash.py).
+
+check_tx (mempool admission) runs the same admission checks against committed state
+and then the kind's own check (kinds.py): what its handler would verify before its
+first write, with the fee charged, at the next height. See `check_tx`.
 """
 
 from __future__ import annotations
@@ -84,6 +88,12 @@ def _admit(
     return acct
 
 
+def _charge(kv: Overlay, address: bytes, acct: Account, fee: int) -> None:
+    """Consume the nonce and pay the fee to the treasury (`acct` is admitted)."""
+    put_account(kv, address, Account(acct.balance - fee, acct.locked, acct.nonce + 1, None))
+    to_treasury(kv, fee)
+
+
 def _decode_body(tx: Tx) -> TxResult | tuple[Kind, Struct]:
     kind = KINDS.get(tx.kind)
     if kind is None:
@@ -104,8 +114,7 @@ def _apply_tx(kv: Overlay, block: Block, index: int, tx: Tx, params: Params, cac
         return acct
     if tx.nonce != acct.nonce:
         return _fail(Code.BAD_NONCE, f"nonce {tx.nonce} is not the next one ({acct.nonce})")
-    put_account(kv, sender_address, Account(acct.balance - params.fee, acct.locked, acct.nonce + 1, None))
-    to_treasury(kv, params.fee)
+    _charge(kv, sender_address, acct, params.fee)
     decoded = _decode_body(tx)
     if isinstance(decoded, TxResult):
         return decoded
@@ -157,21 +166,81 @@ def apply_block(state: KVReader, block: Block, *, cache: VerifyCache | None = No
     return BlockResult(h.height, kv.write_set(), results, tuple(c.events), new_hash)
 
 
+# check_tx refusals from a kind's check start with one of these (node/metrics.py maps
+# them onto bounded labels); the rest of the reason is the one execution would give.
+_NOT_PERMITTED = frozenset(
+    {
+        Code.NOT_IDENTITY,
+        Code.NOT_RESIDENT,
+        Code.NOT_REGISTRAR,
+        Code.NOT_ISSUER,
+        Code.NOT_ELIGIBLE,
+        Code.UNAUTHORIZED,
+        Code.KEY_REUSED,
+        Code.NEXT_KEY_MISMATCH,
+        Code.PARTIES_MISMATCH,
+    }
+)
+
+
+def _refusal(kind: str, exc: TxFailed) -> TxResult:
+    if exc.code == Code.INSUFFICIENT_FUNDS:
+        prefix = "insufficient funds"
+    elif exc.code == Code.BAD_BODY:
+        prefix = f"bad {kind} body"
+    elif exc.code in _NOT_PERMITTED:
+        prefix = "not permitted"
+    else:
+        prefix = "would fail"
+    return _fail(exc.code, f"{prefix}: {exc.reason}")
+
+
 def check_tx(state: KVReader, tx: Tx, cache: VerifyCache | None = None) -> TxResult:
-    """Mempool admission against committed state: chain id, kind and body, signatures,
-    retired key, nonce not already used (later nonces pass: the mempool orders
-    them), fee affordable now. OK means the tx may be included, not that it will
-    succeed."""
+    """Mempool admission against committed state, as CometBFT's CheckTx: chain id,
+    kind and body, signatures, retired key, nonce not already used (later nonces
+    pass: the mempool orders them), fee affordable now; then the kind's check
+    (kinds.py): every check its handler makes before its first write — funds for a
+    transfer or a deposit, the sender's standing (identity, residency, registrar,
+    issuer, proposer, party), the records it names — run on the committed state with
+    the fee charged, at the next height. A refusal there carries the code and reason
+    execution would give if the tx were the next block's first (reason prefixed
+    "insufficient funds: ", "not permitted: ", "would fail: " or "bad <kind> body: ").
+
+    Never stricter than execution on the committed state: but the sender's own
+    pending txs (and others' in the same block) are not applied first, so a tx that
+    depends on one of them (spends tokens it receives, votes as the identity it
+    registers) is refused until that one is committed. OK means the tx may be
+    included, not that it will succeed (an earlier tx may spend the same tokens)."""
     info = need(state, keys.META_CHAIN, ChainInfo)
     if tx.chain_id != info.chain_id:
         return _fail(Code.WRONG_CHAIN, f"tx is for chain {tx.chain_id!r}, this is {info.chain_id!r}")
     decoded = _decode_body(tx)
     if isinstance(decoded, TxResult):
         return decoded
+    kind, body = decoded
     params = need(state, keys.META_PARAMS, Params)
-    acct = _admit(state, tx, crypto.address(tx.sender), info.chain_id, params, cache)
+    address = crypto.address(tx.sender)
+    acct = _admit(state, tx, address, info.chain_id, params, cache)
     if isinstance(acct, TxResult):
         return acct
     if tx.nonce < acct.nonce:
         return _fail(Code.BAD_NONCE, f"nonce {tx.nonce} was already used (next is {acct.nonce})")
+    if kind.check is None:
+        return OK
+    kv = Overlay(state)  # dropped: nothing check_tx does is kept
+    _charge(kv, address, acct, params.fee)
+    c = Ctx(
+        kv,
+        height=load_u64(state, keys.META_HEIGHT) + 1,
+        time_ms=load_u64(state, keys.META_TIME),
+        chain_id=info.chain_id,
+        params=params,
+        cache=cache,
+        tx=tx,
+        tx_sender_address=address,
+    )
+    try:
+        kind.check(c, body)
+    except TxFailed as exc:
+        return _refusal(tx.kind, exc)
     return OK

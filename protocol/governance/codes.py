@@ -2,7 +2,8 @@
 
 Codes 1–9 are *admission* failures: the tx never reaches execution, changes nothing
 and does not consume its nonce. Codes from 10 up are *execution* failures: the
-nonce and the fee are consumed, every other write of the tx is dropped.
+nonce and the fee are consumed, every other write of the tx is dropped; `check_tx`
+returns them too when it refuses a tx that would fail so.
 """
 
 from __future__ import annotations

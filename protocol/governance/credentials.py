@@ -19,7 +19,7 @@ from protocol.governance import keys
 from protocol.governance.codes import Code, TxFailed
 from protocol.governance.context import Ctx, load, need, save
 from protocol.governance.counters import Counter, next_id
-from protocol.governance.identity import get_identity, sender_identity
+from protocol.governance.identity import Identity, get_identity, sender_identity
 from protocol.kv import KVReader, Overlay
 from protocol.wire import BOOL, HASH, U64, Optional, Str, Struct
 
@@ -101,7 +101,12 @@ def of_issuer(kv: KVReader, issuer_id: bytes) -> list[Credential]:
     return [need(kv, keys.credential(keys.read_u64(k[len(prefix) :])), Credential) for k, _ in kv.scan(prefix)]
 
 
-def issue(c: Ctx, body: IssueCredential) -> None:
+# Each tx's `check_*` holds every check its handler makes before it first writes (see
+# identity.py); mempool admission runs it too (app.check_tx).
+
+
+def check_issue(c: Ctx, body: IssueCredential) -> Identity:
+    """The issuer's identity."""
     me = sender_identity(c)
     issuer = get_issuer(c.kv, me.id)
     if issuer is None or not issuer.accredited:
@@ -112,6 +117,11 @@ def issue(c: Ctx, body: IssueCredential) -> None:
         raise TxFailed(Code.INVALID, "a credential needs a schema name")
     if body.expires_at is not None and body.expires_at < c.height:
         raise TxFailed(Code.INVALID, f"expiry height {body.expires_at} is already past")
+    return me
+
+
+def issue(c: Ctx, body: IssueCredential) -> None:
+    me = check_issue(c, body)
     cid = next_id(c.kv, Counter.CREDENTIAL)
     cred = Credential(cid, me.id, body.subject, body.schema, body.claims_hash, c.height, body.expires_at, None, "")
     save(c.kv, keys.credential(cid), cred)
@@ -120,7 +130,7 @@ def issue(c: Ctx, body: IssueCredential) -> None:
     c.emit("credential.issued", credential=cid, issuer=me.id.hex(), subject=body.subject.hex())
 
 
-def revoke(c: Ctx, body: RevokeCredential) -> None:
+def check_revoke(c: Ctx, body: RevokeCredential) -> Credential:
     cred = get_credential(c.kv, body.credential_id)
     if cred is None:
         raise TxFailed(Code.NOT_FOUND, f"no credential {body.credential_id}")
@@ -128,5 +138,10 @@ def revoke(c: Ctx, body: RevokeCredential) -> None:
         raise TxFailed(Code.UNAUTHORIZED, "only the issuer can revoke a credential")
     if cred.revoked_height is not None:
         raise TxFailed(Code.WRONG_STATUS, "the credential is already revoked")
+    return cred
+
+
+def revoke(c: Ctx, body: RevokeCredential) -> None:
+    cred = check_revoke(c, body)
     save(c.kv, keys.credential(cred.id), replace(cred, revoked_height=c.height, revoke_reason=body.reason))
     c.emit("credential.revoked", credential=cred.id)

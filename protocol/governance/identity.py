@@ -163,12 +163,17 @@ def bind_new_identity(kv: Overlay, pubkey: bytes, next_key_digest: bytes, height
     return ident
 
 
-def grant(kv: Overlay, ident: Identity, expires_at: int | None, height: int, by: bytes | None) -> Identity:
+def _check_grantable(ident: Identity) -> None:
     if ident.residency in (Residency.SUSPENDED, Residency.REVOKED):
         raise TxFailed(Code.WRONG_STATUS, f"cannot grant residency to a {ident.residency.name.lower()} identity")
+    if ident.residency == Residency.ACTIVE and ident.expires_at is None:
+        raise TxFailed(Code.WRONG_STATUS, "this residency has no expiry to renew")
+
+
+def grant(kv: Overlay, ident: Identity, expires_at: int | None, height: int, by: bytes | None) -> Identity:
+    _check_grantable(ident)
     if ident.residency == Residency.ACTIVE:
-        if ident.expires_at is None:
-            raise TxFailed(Code.WRONG_STATUS, "this residency has no expiry to renew")
+        assert ident.expires_at is not None  # _check_grantable
         unschedule(kv, ident.expires_at, QKind.RESIDENCY, ident.id)
         since = ident.active_since
     else:
@@ -188,17 +193,23 @@ def grant(kv: Overlay, ident: Identity, expires_at: int | None, height: int, by:
     return new
 
 
-def change_residency(kv: Overlay, ident: Identity, to: Residency, height: int) -> Identity:
-    """Suspend, reinstate or revoke (by a registrar or a governance ruling)."""
-    allowed = {
-        Residency.SUSPENDED: (Residency.ACTIVE,),
-        Residency.ACTIVE: (Residency.SUSPENDED,),
-        Residency.REVOKED: (Residency.ACTIVE, Residency.SUSPENDED, Residency.EXPIRED),
-    }[to]
-    if ident.residency not in allowed:
+_CHANGES_FROM = {
+    Residency.SUSPENDED: (Residency.ACTIVE,),
+    Residency.ACTIVE: (Residency.SUSPENDED,),
+    Residency.REVOKED: (Residency.ACTIVE, Residency.SUSPENDED, Residency.EXPIRED),
+}
+
+
+def _check_change(ident: Identity, to: Residency) -> None:
+    if ident.residency not in _CHANGES_FROM[to]:
         raise TxFailed(
             Code.WRONG_STATUS, f"a {ident.residency.name.lower()} residency cannot become {to.name.lower()}"
         )
+
+
+def change_residency(kv: Overlay, ident: Identity, to: Residency, height: int) -> Identity:
+    """Suspend, reinstate or revoke (by a registrar or a governance ruling)."""
+    _check_change(ident, to)
     if ident.residency == Residency.ACTIVE:
         _count(kv, -1)
     if to == Residency.ACTIVE:
@@ -223,16 +234,24 @@ def expire(c: Ctx, due: int, identity_id: bytes) -> None:
 # ---------------------------------------------------------------- txs
 
 
-def register(c: Ctx, body: RegisterIdentity) -> None:
+# Each tx's `check_*` holds every check its handler makes before it first writes; the
+# handler runs it first, and mempool admission runs it too (app.check_tx).
+
+
+def check_register(c: Ctx, body: RegisterIdentity) -> None:
     if c.kv.get(keys.key_used(c.sender)) is not None:
         raise TxFailed(Code.KEY_REUSED, "this key is, or was, bound to an identity")
     if body.next_key_digest == key_digest(c.sender):
         raise TxFailed(Code.INVALID, "the next key must differ from the current key")
+
+
+def register(c: Ctx, body: RegisterIdentity) -> None:
+    check_register(c, body)
     ident = bind_new_identity(c.kv, c.sender, body.next_key_digest, c.height)
     c.emit("identity.registered", identity=ident.id.hex())
 
 
-def rotate(c: Ctx, body: RotateKey) -> None:
+def check_rotate(c: Ctx, body: RotateKey) -> Identity:
     ident = get_identity(c.kv, body.identity_id)
     if ident is None:
         raise TxFailed(Code.NOT_FOUND, "no such identity")
@@ -242,6 +261,11 @@ def rotate(c: Ctx, body: RotateKey) -> None:
         raise TxFailed(Code.KEY_REUSED, "this key is, or was, bound to an identity")
     if body.next_key_digest == key_digest(c.sender):
         raise TxFailed(Code.INVALID, "the new next key must differ from the key being revealed")
+    return ident
+
+
+def rotate(c: Ctx, body: RotateKey) -> None:
+    ident = check_rotate(c, body)
     old_key, new_key = ident.key, c.sender
     c.kv.delete(keys.key(old_key))
     c.kv.put(keys.key(new_key), ident.id)
@@ -267,17 +291,44 @@ def _target(c: Ctx, identity_id: bytes) -> Identity:
     return ident
 
 
-def grant_residency(c: Ctx, body: GrantResidency) -> None:
+def check_grant(c: Ctx, body: GrantResidency) -> tuple[Identity, Identity]:
+    """(registrar, target)."""
     registrar = require_registrar(c)
     if body.expires_at <= c.height:
         raise TxFailed(Code.INVALID, f"expiry height {body.expires_at} is not after the current height {c.height}")
-    grant(c.kv, _target(c, body.identity_id), body.expires_at, c.height, registrar.id)
+    target = _target(c, body.identity_id)
+    _check_grantable(target)
+    return registrar, target
+
+
+def grant_residency(c: Ctx, body: GrantResidency) -> None:
+    registrar, target = check_grant(c, body)
+    grant(c.kv, target, body.expires_at, c.height, registrar.id)
     c.emit("residency.granted", identity=body.identity_id.hex(), expires_at=body.expires_at)
 
 
-def _by_registrar(c: Ctx, body: ResidencyAction, to: Residency, event: str) -> None:
+def _check_by_registrar(c: Ctx, body: ResidencyAction, to: Residency) -> Identity:
     require_registrar(c)
-    change_residency(c.kv, _target(c, body.identity_id), to, c.height)
+    target = _target(c, body.identity_id)
+    _check_change(target, to)
+    return target
+
+
+def check_suspend(c: Ctx, body: ResidencyAction) -> None:
+    _check_by_registrar(c, body, Residency.SUSPENDED)
+
+
+def check_reinstate(c: Ctx, body: ResidencyAction) -> None:
+    _check_by_registrar(c, body, Residency.ACTIVE)
+
+
+def check_revoke(c: Ctx, body: ResidencyAction) -> None:
+    _check_by_registrar(c, body, Residency.REVOKED)
+
+
+def _by_registrar(c: Ctx, body: ResidencyAction, to: Residency, event: str) -> None:
+    target = _check_by_registrar(c, body, to)
+    change_residency(c.kv, target, to, c.height)
     c.emit(event, identity=body.identity_id.hex(), reason=body.reason)
 
 

@@ -148,7 +148,11 @@ def _open(c: Ctx, proposal_id: int) -> Proposal:
 # ---------------------------------------------------------------- txs
 
 
-def submit(c: Ctx, body: SubmitProposal) -> None:
+# Each tx's `check_*` holds every check its handler makes before it first writes (see
+# identity.py); mempool admission runs it too (app.check_tx).
+
+
+def _check_submission(c: Ctx, body: SubmitProposal) -> tuple[Track, TrackParams]:
     try:
         action = actions.decode(body.action_type, body.action)
     except DecodeError as exc:
@@ -164,6 +168,16 @@ def submit(c: Ctx, body: SubmitProposal) -> None:
         raise TxFailed(
             Code.DEPOSIT_TOO_LOW, f"the {track.name.lower()} track needs a deposit of at least {rules.min_deposit}"
         )
+    return track, rules
+
+
+def check_submit(c: Ctx, body: SubmitProposal) -> None:
+    _check_submission(c, body)
+    accounts.require_spendable(c.kv, c.tx_sender_address, body.deposit)  # what into_escrow checks
+
+
+def submit(c: Ctx, body: SubmitProposal) -> None:
+    track, rules = _check_submission(c, body)
     accounts.into_escrow(c.kv, c.tx_sender_address, body.deposit)
     pid = next_id(c.kv, Counter.PROPOSAL)
     start = c.height + rules.voting_delay
@@ -192,12 +206,17 @@ def submit(c: Ctx, body: SubmitProposal) -> None:
     c.emit("proposal.submitted", proposal=pid, track=track.name.lower(), voting_start=start)
 
 
-def cancel(c: Ctx, body: ProposalRef) -> None:
+def check_cancel(c: Ctx, body: ProposalRef) -> Proposal:
     p = _open(c, body.proposal_id)
     if p.proposer != c.sender:
         raise TxFailed(Code.UNAUTHORIZED, "only the proposer can cancel a proposal")
     if p.status != Status.PENDING:
         raise TxFailed(Code.WRONG_STATUS, "a proposal can be cancelled only before voting starts")
+    return p
+
+
+def cancel(c: Ctx, body: ProposalRef) -> None:
+    p = check_cancel(c, body)
     unschedule(c.kv, p.voting_start, QKind.PROPOSAL, keys.u64(p.id))
     burn = c.params.cancel_burn.of(p.deposit)
     accounts.release_escrow(c.kv, p.refund_to, p.deposit - burn, burn)
@@ -214,7 +233,9 @@ def _add(t: list[int], choice: Choice, weight: int) -> None:
     t[choice - 1] += weight
 
 
-def vote(c: Ctx, body: CastVote) -> None:
+def check_vote(c: Ctx, body: CastVote) -> tuple[Proposal, bytes, int, VoteRecord | None]:
+    """(proposal, voter, weight, the vote it replaces); the voter is an identity id on
+    resident tracks and an address on token tracks."""
     p = _open(c, body.proposal_id)
     if p.status != Status.VOTING:
         raise TxFailed(Code.WRONG_STATUS, f"proposal {p.id} is not open for votes ({p.status.name.lower()})")
@@ -229,12 +250,17 @@ def vote(c: Ctx, body: CastVote) -> None:
         voter, weight = c.tx_sender_address, accounts.get_account(c.kv, c.tx_sender_address).balance
         if weight == 0:
             raise TxFailed(Code.NOT_ELIGIBLE, "an account without tokens has no vote on this track")
+    old = load(c.kv, keys.vote(p.id, voter), VoteRecord)
+    if old is not None and not p.rules.allow_vote_change:
+        raise TxFailed(Code.VOTE_CHANGE_NOT_ALLOWED, "votes on this track cannot be changed")
+    return p, voter, weight, old
+
+
+def vote(c: Ctx, body: CastVote) -> None:
+    p, voter, weight, old = check_vote(c, body)
     k = keys.vote(p.id, voter)
-    old = load(c.kv, k, VoteRecord)
     t = list(get_counts(c.kv, p.id).to_wire())
     if old is not None:
-        if not p.rules.allow_vote_change:
-            raise TxFailed(Code.VOTE_CHANGE_NOT_ALLOWED, "votes on this track cannot be changed")
         _add(t, old.choice, -old.weight)
     _add(t, body.choice, weight)
     save(c.kv, k, VoteRecord(body.choice, weight, c.height))

@@ -148,7 +148,12 @@ def _dissolve(c: Ctx, u: Union, action: UnionAction, by: tuple[bytes, ...], prop
 # ---------------------------------------------------------------- txs
 
 
-def create(c: Ctx, body: CreateUnion) -> None:
+# Each tx's `check_*` holds every check its handler makes before it first writes (see
+# identity.py); mempool admission runs it too (app.check_tx).
+
+
+def check_create(c: Ctx, body: CreateUnion) -> list[bytes]:
+    """The parties (identity ids, sorted)."""
     parties = _signer_identities(c)
     if body.kind == UnionKind.MARRIAGE and len(parties) != 2:
         raise TxFailed(Code.PARTIES_MISMATCH, f"a marriage has exactly two parties, not {len(parties)}")
@@ -161,6 +166,11 @@ def create(c: Ctx, body: CreateUnion) -> None:
         raise TxFailed(
             Code.INVALID, f"notice period {body.notice_period} is below the minimum {c.params.min_notice_period}"
         )
+    return parties
+
+
+def create(c: Ctx, body: CreateUnion) -> None:
+    parties = check_create(c, body)
     union_id = next_id(c.kv, Counter.UNION)
     u = Union(
         id=union_id,
@@ -181,21 +191,32 @@ def create(c: Ctx, body: CreateUnion) -> None:
     c.emit("union.created", union=union_id, kind=body.kind.name.lower(), parties=len(parties))
 
 
-def dissolve(c: Ctx, body: UnionRef) -> None:
+def check_dissolve(c: Ctx, body: UnionRef) -> Union:
     u = _open(c, body.union_id)
     signers = _signer_identities(c)
     if tuple(signers) != u.parties:
         raise TxFailed(Code.PARTIES_MISMATCH, "a mutual dissolution must be signed by exactly the union's parties")
+    return u
+
+
+def dissolve(c: Ctx, body: UnionRef) -> None:
+    u = check_dissolve(c, body)
     _dissolve(c, u, UnionAction.DISSOLVED_BY_PARTIES, u.parties, None)
 
 
-def give_notice(c: Ctx, body: UnionRef) -> None:
+def check_notice(c: Ctx, body: UnionRef) -> tuple[Union, bytes]:
+    """(the union, the sender's identity id)."""
     u = _open(c, body.union_id)
     me = sender_identity(c).id
     if me not in u.parties:
         raise TxFailed(Code.UNAUTHORIZED, "only a party can give notice")
     if u.status == UnionStatus.NOTICE:
         raise TxFailed(Code.WRONG_STATUS, "notice has already been given")
+    return u, me
+
+
+def give_notice(c: Ctx, body: UnionRef) -> None:
+    u, me = check_notice(c, body)
     due = c.height + u.notice_period
     schedule(c.kv, due, QKind.UNION, keys.u64(u.id))
     u = replace(u, status=UnionStatus.NOTICE, notice_due=due)

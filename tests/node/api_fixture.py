@@ -228,11 +228,14 @@ class SimNodeAPI:
             self.make_tx(p3.key, "proposal.submit",
                          SubmitProposal("Plant trees", "Every village plants ten trees.", 100, ActionType.ENACT_LAW,
                                         EnactLaw("Plant ten trees per village.").encode())),
-            self.make_tx(p1.key, "transfer", Transfer(OUTSIDER.address, 10 * BALANCE, "too much")),
+            # both fit p1's committed balance, so both are admitted; the second fails at
+            # execution: the first spent the tokens
+            self.make_tx(p1.key, "transfer", Transfer(p0.address, BALANCE // 2 + 1, "most of it")),
+            self.make_tx(p1.key, "transfer", Transfer(OUTSIDER.address, BALANCE // 2 + 1, "too much")),
         ]
         hashes = self.feed(*first)
         self.run_until_committed(hashes)
-        pop.transfer, pop.notarise, pop.failed = hashes[0], hashes[1], hashes[6]
+        pop.transfer, pop.notarise, pop.failed = hashes[0], hashes[1], hashes[7]
         pop.outsider_identity = OUTSIDER.id
         state = self.state()
         pop.proposal_id = max(p.id for p in queries.proposals(state))

@@ -220,14 +220,15 @@ async def test_submit_json_envelope_and_wait_for_commit(api):
     assert block.txs[body["index"]].hash == tx.hash
 
 
-async def test_submit_json_wrapped_bytes_and_execution_failure(api):
-    tx = transfer(api, amount=10**9)
+async def test_submit_json_wrapped_bytes_and_an_unpayable_transfer(api):
+    broke = crypto.Keypair(crypto.sha256(b"test-api/broke"))  # holds nothing
+    tx = api.node.make_tx(broke, "transfer", Transfer(OUTSIDER.address, 1, "t"), nonce=0)
     wrapped = {"tx": base64.b64encode(tx.encode()).decode()}
     r = await api.http.post("/v1/txs?wait=commit", json=wrapped)
-    assert r.status_code == 200
+    assert r.status_code == 422  # refused at admission (issue #9), not committed as a failure
     body = r.json()
-    assert body["status"] == "committed" and body["code"] == 13 and body["code_name"] == "insufficient_funds"
-    assert body["info"]
+    assert body["status"] == "rejected" and body["hash"] == tx.hash.hex()
+    assert body["reason"].startswith("insufficient funds: needs 1 spendable tokens, has 0")
 
 
 async def test_resubmitting_a_committed_tx_returns_its_result(api):

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from node.api.app import create_app
 from node.api.server import serve_metrics
 from node.metrics import MEMPOOL_REASONS, Metrics, rejection_code
+from protocol import crypto
 from protocol.governance.accounts import Transfer
 from protocol.types import Tx
 
@@ -110,6 +111,7 @@ def test_real_mempool_refusals_get_their_reason_label():
         "bad_signature": bad_sig,
         "unknown_kind": Tx.create(key, CHAIN, 0, "no.such.kind", body),
         "bad_body": Tx.create(key, CHAIN, 0, "transfer", b"\x90"),
+        "insufficient_funds": Tx.create(crypto.Keypair(bytes([99]) * 32), CHAIN, 0, "transfer", body),
     }
     for expected, tx in cases.items():
         node.sim.submit([tx])
@@ -138,7 +140,7 @@ async def test_metrics_endpoint_serves_the_node_registry(nursery):
     fams = families(r.text)
     assert "ekklesia_consensus_height" in fams and "ekklesia_gossip_bytes" in fams
     assert sample(r.content, "ekklesia_consensus_height") == node.latest_height()
-    assert sample(r.content, "ekklesia_txs_committed_total") == 10  # 7 txs, then 3 votes
+    assert sample(r.content, "ekklesia_txs_committed_total") == 11  # 8 txs, then 3 votes
     assert sample(r.content, "ekklesia_blocks_committed_total", source="consensus") == node.latest_height()
 
 

@@ -83,7 +83,7 @@ async def test_cli_on_a_real_chain_and_a_joining_full_node(tmp_path: Path) -> No
         assert verified["verified"] is True
         failed = await ekklesia("tx", "transfer", "bob", str(10**15), "--from", "carol", *keys, "--node", v_api,
                                 code=1)
-        assert "insufficient_funds" in failed.stdout
+        assert "insufficient funds" in failed.stdout  # refused at admission (issue #9)
 
         # a full node joins: genesis and bootstrap peer through `ekklesia init`
         j_root = tmp_path / "joiner"

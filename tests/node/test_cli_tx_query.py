@@ -30,7 +30,9 @@ from node.home import Home
 from node.keys import FAST_INSECURE_KDF, Keystore
 from node.proofs import verify_notary_record
 from protocol import crypto
+from protocol.governance import queries
 from protocol.governance.identity import derive_id, key_digest
+from protocol.governance.unions import UnionRef
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -242,11 +244,25 @@ def test_transfer_commits_and_prints_the_result(sim: Sim) -> None:
     assert "status  committed" in text and "result  ok (0)" in text
 
 
-def test_failed_execution_exits_1_with_its_code(sim: Sim) -> None:
+def test_an_unpayable_transfer_is_refused_with_its_reason(sim: Sim) -> None:
     result = sim.run("tx", "transfer", "outsider", str(10**12), "--from", "p1", "--json", code=1)
     out = json.loads(result.stdout)
-    assert out["status"] == "committed" and out["code_name"] == "insufficient_funds" and out["info"]
-    assert "failed at execution: insufficient_funds" in one_error_line(result)
+    assert out["status"] == "rejected" and out["reason"].startswith("insufficient funds: ")
+    assert "refused the tx: insufficient funds" in one_error_line(result)
+
+
+def test_failed_execution_exits_1_with_its_code(sim: Sim) -> None:
+    # Admission judges the committed state, so a tx still fails at execution when one
+    # ahead of it changes that state: here the other party dissolves the union first.
+    uid = sim.json("tx", "union", "create", "--kind", "contract", "--title", "race", "--terms-hash", "ef" * 32,
+                   "--from", "p2", "--cosigner", "p3")["union_id"]
+    p2, p3 = PEOPLE[2], PEOPLE[3]
+    nonce = queries.account_nonce(sim.node.state(), p3.pub)
+    sim.node.feed(sim.node.make_tx(p3.key, "union.dissolve", UnionRef(uid), cosigners=(p2.key,), nonce=nonce))
+    result = sim.run("tx", "union", "notice", str(uid), "--from", "p2", "--json", code=1)
+    out = json.loads(result.stdout)
+    assert out["status"] == "committed" and out["code_name"] == "wrong_status" and out["info"]
+    assert "failed at execution: wrong_status" in one_error_line(result)
 
 
 def test_wait_none_returns_after_admission(sim: Sim) -> None:
@@ -284,9 +300,10 @@ def test_identity_register_residency_lifecycle_and_rotation(sim: Sim) -> None:
     for verb, state in (("suspend", "suspended"), ("reinstate", "active"), ("revoke", "revoked")):
         sim.run("tx", "residency", verb, iid, "--reason", f"test {verb}", "--from", "p0")
         assert sim.q("identity", iid)["residency"] == state
-    # a non-registrar cannot grant: executed with NOT_REGISTRAR
-    bad = sim.run("tx", "residency", "grant", "p3", "--expires-at", "99999", "--from", "p3", "--json", code=1)
-    assert json.loads(bad.stdout)["code_name"] == "not_registrar"
+    # a non-registrar cannot grant: the node refuses it (NOT_REGISTRAR on the committed state)
+    bad = json.loads(sim.run("tx", "residency", "grant", "p3", "--expires-at", "99999", "--from", "p3", "--json",
+                             code=1).stdout)
+    assert bad["status"] == "rejected" and bad["reason"] == "not permitted: the sender is not a registrar"
 
     # rotation is sent by the committed next key; then the old key is retired: the node refuses its txs
     ks.add("newbie-next2")
@@ -343,8 +360,8 @@ def test_every_proposal_action(sim: Sim, tmp_path: Path) -> None:
     # cancel while pending (voting starts 2 heights after submission here); vote once voting
     sim.run("tx", "proposal", "cancel", str(const["proposal_id"]), "--from", "p0")
     assert sim.json("query", "proposal", str(const["proposal_id"]))["status"] == "cancelled"
-    late = sim.run("tx", "proposal", "cancel", str(ids[1]), "--from", "p0", "--json", code=1)
-    assert json.loads(late.stdout)["code_name"] == "wrong_status"
+    late = json.loads(sim.run("tx", "proposal", "cancel", str(ids[1]), "--from", "p0", "--json", code=1).stdout)
+    assert late["status"] == "rejected" and late["reason"].startswith("would fail: a proposal can be cancelled only")
     start = sim.json("query", "proposal", str(ids[0]))["voting_start"]
     sim.node.advance_to_height(start + 1)
     sim.run("tx", "proposal", "vote", str(ids[0]), "YES", "--from", "p2")
@@ -459,9 +476,10 @@ def test_union_create_notice_and_dissolve(sim: Sim, tmp_path: Path) -> None:
     assert u["status"] == "active" and u["kind"] == "marriage" and u["notice_period"] == 3  # the minimum
     assert u["terms_hash"] == crypto.sha256(b"care and honesty").hex()
     assert sorted(u["parties"]) == sorted([PEOPLE[0].id.hex(), PEOPLE[1].id.hex()])
-    # dissolving needs every party: missing co-signer fails at execution
-    alone = sim.run("tx", "union", "dissolve", uid, "--from", "p0", "--cosigner", "p2", "--json", code=1)
-    assert json.loads(alone.stdout)["code_name"] == "parties_mismatch"
+    # dissolving needs every party: without one the node refuses it (PARTIES_MISMATCH)
+    alone = json.loads(sim.run("tx", "union", "dissolve", uid, "--from", "p0", "--cosigner", "p2", "--json",
+                               code=1).stdout)
+    assert alone["status"] == "rejected" and alone["reason"].startswith("not permitted: a mutual dissolution")
     sim.run("tx", "union", "dissolve", uid, "--from", "p1", "--cosigner", "p0")
     assert sim.json("query", "union", uid)["status"] == "dissolved"
 
@@ -481,7 +499,9 @@ def test_credential_issue_and_revoke(sim: Sim) -> None:
     assert (cred["subject"], cred["status"], cred["expires_at"]) == (PEOPLE[3].id.hex(), "valid", 100000)
     not_issuer = sim.run("tx", "credential", "issue", "p3", "--schema", "x", "--claims-hash", "cd" * 32,
                          "--from", "p2", "--json", code=1)
-    assert json.loads(not_issuer.stdout)["code_name"] == "not_issuer"
+    refusal = json.loads(not_issuer.stdout)
+    assert refusal["status"] == "rejected"
+    assert refusal["reason"] == "not permitted: the sender is not an accredited issuer"
     sim.run("tx", "credential", "revoke", cid, "--reason", "error", "--from", "p1")
     cred = sim.json("query", "credential", cid)
     assert cred["status"] == "revoked" and cred["revoke_reason"] == "error"
