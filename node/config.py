@@ -452,7 +452,9 @@ class MempoolSection(_Section):
     )
     batch_ms: int = _opt(
         100,
-        "Collect newly admitted transactions this long before gossiping them as one batch. 0: send at once.",
+        "Collect newly admitted transactions this long before gossiping them as one batch, in a network of "
+        "4 nodes; with more connected peers the interval grows in proportion (N/4), so the tx messages each "
+        "node receives per second stay level. 0: send at once.",
         _int_range(0, 10_000),
     )
     batch_max_bytes: int = _opt(

@@ -1,5 +1,6 @@
-"""The node times consensus arrivals against the round start and counts late and
-duplicate votes (metrics only: the replica decides what to do with them)."""
+"""Runtime pieces checked on a node that is not running: consensus arrival metrics
+(timed against the round start; late and duplicate votes counted — metrics only, the
+replica decides what to do with them) and the tx batch interval."""
 
 import time
 
@@ -38,3 +39,21 @@ def test_votes_are_timed_and_late_or_duplicate_ones_counted(tmp_path):
     assert sample(node, 'ekklesia_consensus_late_votes_total{type="prevote"}') == 2
     node._observe_arrival(vote(6, 0))  # a future vote is neither timed nor late
     assert sample(node, 'ekklesia_consensus_vote_delay_seconds_count{type="prevote"}') == 1
+
+
+def test_the_tx_batch_interval_grows_with_the_number_of_peers(tmp_path):
+    init_testnet(tmp_path / "tn", 1, base_port=47100, genesis_time_ms=time.time_ns() // 1_000_000)
+    home = Home(tmp_path / "tn" / "node0")
+    node = Node(home, Config.load(home, env={"EKKLESIA_MEMPOOL_BATCH_MS": "100"}))
+
+    class Peers:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def peers(self) -> list[str]:
+            return [f"p{i}" for i in range(self.n)]
+
+    assert node.tx_batch_interval_s() == 0.1  # not networked yet
+    for peers, expected in ((0, 0.1), (3, 0.1), (6, 0.175), (9, 0.25)):
+        node.network = Peers(peers)  # type: ignore[assignment]
+        assert abs(node.tx_batch_interval_s() - expected) < 1e-9, peers
