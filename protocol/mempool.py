@@ -97,7 +97,9 @@ class Mempool:
 
     # ------------------------------------------------------------ admission
 
-    def add(self, tx: Tx, now_ms: int = 0, *, local: bool = False) -> Admission:
+    def add(self, tx: Tx, now_ms: int = 0, *, local: bool = False, stateful: Check | None = None) -> Admission:
+        """Admit `tx` if it is new, fits the caps, carries the sender's next nonce and
+        passes the checks; `stateful` replaces the pool's state check for this call."""
         encoded = tx.encode()
         encoded_len = len(encoded)
         tx_hash = tx.hash  # cached on the instance, like its encoding
@@ -117,7 +119,7 @@ class Mempool:
         reason = self._stateless(tx)
         if reason is not None:
             return Admission(False, reason, tx_hash)
-        reason = self._stateful(tx)
+        reason = (stateful or self._stateful)(tx)
         if reason is not None:
             return Admission(False, reason, tx_hash)
         entry = _Entry(tx, encoded_len, self._seq, now_ms, local)

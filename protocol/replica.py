@@ -527,6 +527,10 @@ class Replica:
         r = check_tx(self.state, tx, self.cache)
         return None if r.ok else r.reason
 
+    def _envelope_check(self, tx: Tx) -> str | None:
+        r = check_tx(self.state, tx, self.cache, standing=False)
+        return None if r.ok else r.reason
+
     def _on_txs(self, inp: TxsReceived, out: list[Action]) -> None:
         had = len(self.mempool)
         if inp.origin == LOCAL:
@@ -589,7 +593,10 @@ class Replica:
     def _retry_parked(self, out: list[Action]) -> None:
         """Re-check parked txs against the committed state, in nonce order per sender:
         admit and gossip the valid ones, forget the stale and invalid ones, keep those
-        whose earlier nonce is missing here or that the full pool refused for now."""
+        whose earlier nonce is missing here or that the full pool refused for now.
+        Only the envelope is re-checked (signatures, chain, nonce, fee): each was acked
+        to a client, so one whose kind would now fail (a vote on a proposal that closed
+        meanwhile) is still committed, as a failure that tells the client why."""
         if not self._parked or self.mempool.syncing:
             return
         admitted: list[Tx] = []
@@ -602,7 +609,8 @@ class Replica:
             expected = self.mempool.pending_nonce(tx.sender)
             if tx.nonce > expected:
                 continue  # the sender's earlier nonce is not here (yet)
-            adm = self.mempool.add(tx, self.now_ms, local=True) if tx.nonce == expected else None
+            adm = (self.mempool.add(tx, self.now_ms, local=True, stateful=self._envelope_check)
+                   if tx.nonce == expected else None)
             if adm is not None and adm.accepted:
                 del self._parked[h]
                 admitted.append(tx)

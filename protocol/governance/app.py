@@ -195,7 +195,7 @@ def _refusal(kind: str, exc: TxFailed) -> TxResult:
     return _fail(exc.code, f"{prefix}: {exc.reason}")
 
 
-def check_tx(state: KVReader, tx: Tx, cache: VerifyCache | None = None) -> TxResult:
+def check_tx(state: KVReader, tx: Tx, cache: VerifyCache | None = None, *, standing: bool = True) -> TxResult:
     """Mempool admission against committed state, as CometBFT's CheckTx: chain id,
     kind and body, signatures, retired key, nonce not already used (later nonces
     pass: the mempool orders them), fee affordable now; then the kind's check
@@ -210,7 +210,11 @@ def check_tx(state: KVReader, tx: Tx, cache: VerifyCache | None = None) -> TxRes
     pending txs (and others' in the same block) are not applied first, so a tx that
     depends on one of them (spends tokens it receives, votes as the identity it
     registers) is refused until that one is committed. OK means the tx may be
-    included, not that it will succeed (an earlier tx may spend the same tokens)."""
+    included, not that it will succeed (an earlier tx may spend the same tokens).
+
+    standing=False checks the envelope only (everything before the kind's check): a
+    tx a node acknowledged before a restart is owed a block even if it would now
+    fail, and is committed as a failure that tells its client why."""
     info = need(state, keys.META_CHAIN, ChainInfo)
     if tx.chain_id != info.chain_id:
         return _fail(Code.WRONG_CHAIN, f"tx is for chain {tx.chain_id!r}, this is {info.chain_id!r}")
@@ -225,7 +229,7 @@ def check_tx(state: KVReader, tx: Tx, cache: VerifyCache | None = None) -> TxRes
         return acct
     if tx.nonce < acct.nonce:
         return _fail(Code.BAD_NONCE, f"nonce {tx.nonce} was already used (next is {acct.nonce})")
-    if kind.check is None:
+    if kind.check is None or not standing:
         return OK
     kv = Overlay(state)  # dropped: nothing check_tx does is kept
     _charge(kv, address, acct, params.fee)

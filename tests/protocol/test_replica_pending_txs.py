@@ -205,6 +205,25 @@ def test_at_boot_stale_and_invalid_stored_txs_are_forgotten():
     assert list(host.stored) == [fine.hash] and host.replica.stored_txs == 1
 
 
+def test_a_stored_tx_that_would_now_fail_is_still_committed_as_a_failure():
+    host = Host()
+    host.boot()
+    host.crash()
+    # Acked before the crash; since then its sender's funds went (here: never enough).
+    broke = transfer(ALICE, 0, amount=5_000_000)
+    host.stored = {broke.hash: broke}
+    out = host.boot()
+    assert of(out, ForgetPendingTxs) == [] and broke.hash in host.replica.mempool
+    results = []
+    host.run_until(3_000)
+    for a in host.actions:
+        if isinstance(a, CommitBlock):
+            results += [(tx.hash, r.code) for tx, r in zip(a.block.txs, a.result.tx_results, strict=True)]
+    [(h, code)] = [r for r in results if r[0] == broke.hash]
+    assert code != 0  # executed and failed: the client learns why instead of never hearing back
+    assert host.stored == {}
+
+
 def test_a_stored_tx_whose_earlier_nonce_is_missing_waits_parked_until_it_arrives():
     host = Host()
     host.boot()
