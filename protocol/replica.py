@@ -28,9 +28,10 @@ once stored: the accepted ones of a submission go out as one `PersistPendingTxs`
 before their `TxAdmitted` acks, so an acked tx survives a crash of this node even
 when its gossip reached nobody. They stay stored while they are pending here and are
 forgotten (`ForgetPendingTxs`) when a block commits them or makes them stale. `Boot`
-hands the stored ones back; the replica re-checks them against the committed state
-once it leaves sync mode, re-admits and re-gossips the valid ones, forgets the
-invalid ones, and keeps one whose earlier nonce is missing here ("parked") until that
+hands the stored ones back; the replica re-checks their envelope (signatures, chain,
+nonce, fee) against the committed state once it leaves sync mode, re-admits and
+re-gossips the valid ones (one whose kind would now fail is committed as a failure),
+forgets the invalid ones, and keeps one whose earlier nonce is missing here ("parked") until that
 nonce arrives or is passed. At most `max_local_pending_txs` / `_bytes` are held: a
 submission beyond that is refused, never acked unstored. Txs received by gossip are
 not stored: the node that acked them holds them.
