@@ -15,7 +15,8 @@ integer, a str8 where a fixstr fits, ...) is rejected. Every failure raises
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import msgpack
 
@@ -24,8 +25,10 @@ from protocol.limits import MAX_DEPTH
 
 Value = None | bool | int | bytes | str | list[Any] | tuple[Any, ...]
 
-_I64_MIN = -(2**63)
-_U64_MAX = 2**64 - 1
+I64_MIN = -(2**63)  # the integer range of the model: msgpack's int64 and uint64
+U64_MAX = 2**64 - 1
+
+T = TypeVar("T")
 
 
 def _reject_ext(code: int, data: bytes) -> NoReturn:
@@ -55,18 +58,30 @@ def pack_tree(value: Value) -> bytes:
 
 def unpack(data: bytes, max_size: int) -> Any:
     """Decode canonical bytes of at most `max_size` bytes into a value tree (lists)."""
+    return unpack_with(data, max_size, _checked_tree)[0]
+
+
+def unpack_with(data: bytes, max_size: int, schema: Callable[[Any], T]) -> tuple[T, bytes]:
+    """Decode with `schema` in place of the generic walk of `unpack`: parse, let
+    `schema` check the value tree and build its result, then require that the input
+    was the canonical encoding. `schema` must type-check every leaf (which also bounds
+    the depth), as `wire.Struct.from_wire` does. Returns its result and the input as
+    bytes."""
     if isinstance(data, bytearray | memoryview):
         data = bytes(data)
     value = unpack_unchecked(data, max_size)
-    _check_value(value, 0, encode=False)
+    out = schema(value)
     require_canonical(value, data)
+    return out, data
+
+
+def _checked_tree(value: Any) -> Any:
+    _check_value(value, 0, encode=False)
     return value
 
 
 def unpack_unchecked(data: bytes, max_size: int) -> Any:
-    """Parse with the size and length limits only. The caller must check the tree
-    against a schema (which bounds its depth and leaf types) and then call
-    `require_canonical`; `wire.Struct.decode` does both."""
+    """Parse with the size and length limits only (see `unpack_with`)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -126,7 +141,7 @@ def _check_value(value: Any, depth: int, *, encode: bool) -> None:
     if value is None or isinstance(value, bool | bytes | str):
         return
     if isinstance(value, int):
-        if not _I64_MIN <= value <= _U64_MAX:
+        if not I64_MIN <= value <= U64_MAX:
             raise DecodeError("integer out of the 64-bit range")
         return
     if isinstance(value, list | tuple):

@@ -119,17 +119,15 @@ def encode_tagged(msg: Struct) -> bytes:
 
 
 def _decode_tagged(data: bytes, table: dict[int, type[Struct]], max_size: int) -> Any:
-    if isinstance(data, bytearray | memoryview):
-        data = bytes(data)
-    value = codec.unpack_unchecked(data, max_size)
-    if type(value) is not list or len(value) != 2 or type(value[0]) is not int:
-        raise DecodeError("expected [tag, message]")
-    cls = table.get(value[0])
-    if cls is None:
-        raise DecodeError(f"unknown message tag {value[0]}")
-    msg = cls.from_wire(value[1])  # checks every leaf against the schema
-    codec.require_canonical(value, data)
-    return msg
+    def tagged(value: Any) -> Struct:
+        if type(value) is not list or len(value) != 2 or type(value[0]) is not int:
+            raise DecodeError("expected [tag, message]")
+        cls = table.get(value[0])
+        if cls is None:
+            raise DecodeError(f"unknown message tag {value[0]}")
+        return cls.from_wire(value[1])  # checks every leaf against the schema
+
+    return codec.unpack_with(data, max_size, tagged)[0]
 
 
 def decode_consensus(data: bytes) -> Proposal | Vote | DuplicateVoteEvidence:

@@ -24,8 +24,6 @@ from protocol import codec
 from protocol.errors import DecodeError
 from protocol.limits import MAX_STR
 
-_I64_MIN, _U64_MAX = -(2**63), 2**64 - 1
-
 
 class Spec:
     """The wire type of one field: how to turn a value into codec values and back."""
@@ -65,7 +63,7 @@ class Int(Spec):
         # IntEnum members are ints (result codes); bool is not a wire integer. Only the
         # codec's 64-bit range is checked here, as `codec.pack` did: tests and tools
         # build out-of-spec structs on purpose to see them refused by decoders.
-        if not isinstance(value, int) or type(value) is bool or not _I64_MIN <= value <= _U64_MAX:
+        if not isinstance(value, int) or type(value) is bool or not codec.I64_MIN <= value <= codec.U64_MAX:
             raise _unencodable("64-bit integer", value)
         return value
 
@@ -306,14 +304,8 @@ class Struct:
 
     @classmethod
     def decode(cls, data: bytes, max_size: int | None = None) -> Self:
-        if isinstance(data, bytearray | memoryview):
-            data = bytes(data)
-        value = codec.unpack_unchecked(data, max_size or cls.MAX_BYTES)
-        # `from_wire` type-checks every leaf against the schema, which also bounds
-        # the depth, so the codec's generic walk of the tree is not needed here.
-        obj = cls.from_wire(value)
-        codec.require_canonical(value, data)
-        object.__setattr__(obj, "_wire_bytes", data)
+        obj, raw = codec.unpack_with(data, max_size or cls.MAX_BYTES, cls.from_wire)
+        object.__setattr__(obj, "_wire_bytes", raw)
         return obj
 
     def _verified(self, chain_id: str) -> bool:
