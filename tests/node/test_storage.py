@@ -34,6 +34,7 @@ from node.storage import (
 from node.storage import layout as L
 from node.storage.backend import Ops
 from node.storage.records import ChainHead
+from node.storage.view import StateCache, StateView
 from protocol import codec
 from protocol.kv import KVReader, MemoryKV, Overlay, WriteSet
 from protocol.types import ZERO_HASH, Block, Commit, CommitSig, Tx, make_block
@@ -700,16 +701,47 @@ def test_state_matches_a_model_across_commits_and_restarts(
     init(store)
     model = MemoryKV()
     model.apply(genesis_write_set())
+    view = store.state_view()
     for writes in blocks:
         ws = sorted(writes.items())
+        # Read every key first, so the committed-state cache holds the old values
+        # (and the misses) that this commit must replace.
+        assert all(view.get(k) == model.get(k) for k in writes)
         store.commit_block(*next_step(store, txs=0, write_set=ws).args())
         model.apply(ws)
         assert list(store.state_view().scan(b"")) == list(model.scan(b""))
+        assert all(view.get(k) == model.get(k) for k in writes)
     store = home.restart(store, verify_state=state_root)
     view = store.state_view()
     for prefix in (b"", b"\x00", b"a", b"counter"):
         assert list(view.scan(prefix)) == list(model.scan(prefix))
     assert all(view.get(k) == v for k, v in model.scan(b""))
+    store.close()
+
+
+def test_state_cache_starts_over_when_full_and_never_serves_stale_values() -> None:
+    backend = MemoryBackend()
+    cache = StateCache(limit=3)
+    view = StateView(backend, cache)
+    backend.write([(L.state_key(b"k%d" % i), b"v%d" % i) for i in range(5)], sync=False)
+    assert [view.get(b"k%d" % i) for i in range(5)] == [b"v%d" % i for i in range(5)]
+    assert len(cache) <= 3
+    assert view.get(b"absent") is None and b"absent" in cache
+    cache.applied([(b"absent", b"now"), (b"k4", None)])
+    assert view.get(b"absent") == b"now" and view.get(b"k4") is None
+
+
+def test_recent_blocks_are_served_from_memory_but_not_once_pruned(home: Home) -> None:
+    store = home.open()
+    steps = build(store, 8)
+    head = store.block(8)
+    assert head is steps[-1].block  # the object committed, not a new decoding
+    assert store.block(8) is head
+    old = store.block(2)
+    assert old == steps[1].block
+    assert store.block(8) is head  # reading an old block did not evict the newest
+    store.prune(1)
+    assert store.block(7) is None and store.block(8) is head
     store.close()
 
 
