@@ -24,7 +24,7 @@ from protocol.errors import DecodeError, ValidationError
 from protocol.governance import apphash, evidence, identity, keys, proposals, unions
 from protocol.governance.accounts import Account, get_account, put_account, to_treasury
 from protocol.governance.codes import Code, TxFailed, clip
-from protocol.governance.context import Ctx, Event, load_u64, need
+from protocol.governance.context import Ctx, Event, decode, load_u64, need
 from protocol.governance.genesis import ChainInfo
 from protocol.governance.kinds import KINDS, Kind
 from protocol.governance.params import Params
@@ -101,7 +101,8 @@ def _decode_body(tx: Tx) -> TxResult | tuple[Kind, Struct]:
     if tx.cosignatures and not kind.cosigned:
         return _fail(Code.BAD_BODY, f"{tx.kind} takes no co-signatures")
     try:
-        return kind, kind.body.decode(tx.body)
+        # Memoised: a body decoded at admission is decoded again in its block.
+        return kind, decode(kind.body, tx.body)
     except DecodeError as exc:
         return _fail(Code.BAD_BODY, f"bad {tx.kind} body: {exc.reason}")
 

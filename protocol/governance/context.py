@@ -32,20 +32,30 @@ class Event:
 
 
 _MEMO_LIMIT = 65_536
+_MEMO_MAX_BYTES = 16 * 1024 * 1024  # tx bodies are memoised too, and come from anyone
 _memo: dict[tuple[type, bytes], Struct] = {}
+_memo_bytes = 0
+
+
+def _memo_put(cls: type, raw: bytes, rec: Struct) -> None:
+    global _memo_bytes
+    if len(_memo) >= _MEMO_LIMIT or _memo_bytes + len(raw) > _MEMO_MAX_BYTES:
+        _memo.clear()
+        _memo_bytes = 0
+    _memo[(cls, raw)] = rec
+    _memo_bytes += len(raw)
 
 
 def decode(cls: type[S], raw: bytes) -> S:
     """`cls.decode(raw)`, memoised: decoding is a pure function of the bytes, and
     records that do not change (an identity, a proposal while it is voted on) are
-    read many times. Raises DecodeError like `cls.decode`."""
+    read many times, as is a tx body (at admission, then in its block). Raises
+    DecodeError like `cls.decode`."""
     hit = _memo.get((cls, raw))
     if hit is not None:
         return hit  # type: ignore[return-value]
     rec = cls.decode(raw)
-    if len(_memo) >= _MEMO_LIMIT:
-        _memo.clear()
-    _memo[(cls, raw)] = rec
+    _memo_put(cls, raw, rec)
     return rec
 
 
@@ -53,9 +63,7 @@ def remember(raw: bytes, rec: Struct) -> None:
     """Record that `raw` decodes to `rec`. Only for structs made of plain ints,
     bytes, strs and None, for which decode(encode(rec)) is `rec` with the very same
     field types (an IntEnum field could hold a bare int and differ after decoding)."""
-    if len(_memo) >= _MEMO_LIMIT:
-        _memo.clear()
-    _memo[(type(rec), raw)] = rec
+    _memo_put(type(rec), raw, rec)
 
 
 def load(kv: KVReader, key: bytes, cls: type[S]) -> S | None:
