@@ -130,6 +130,23 @@ class Tx(Struct):
             self._set_verified(self.chain_id)
         return ok
 
+    def signature_checks(self) -> list[tuple[bytes, bytes, bytes]]:
+        """(public key, sign bytes, signature) of the sender and every co-signer: what
+        `verify_signatures` checks, for a host that verifies elsewhere (another process)."""
+        message = crypto.sign_bytes(self.chain_id, crypto.KIND_TX, self.signing_payload())
+        return [(self.sender, message, self.signature)] + [
+            (c.signer, message, c.signature) for c in self.cosignatures
+        ]
+
+    def note_verified(self, cache: crypto.VerifyCache | None = None) -> None:
+        """Every signature of this tx was checked valid elsewhere (`signature_checks`
+        run through `crypto.verify_raw` by the host's verification workers): remember it
+        here, and in `cache` for other instances of the same tx (the one in a proposal)."""
+        if cache is not None:
+            for pubkey, message, signature in self.signature_checks():
+                cache.add(crypto.cache_key(pubkey, message, signature))
+        self._set_verified(self.chain_id)
+
 
 # ---------------------------------------------------------------- votes
 
