@@ -282,6 +282,14 @@ class NodeSection(_Section):
         "(console when stderr is a terminal, json otherwise).",
         _one_of(*LOG_FORMATS),
     )
+    verify_workers: int = _opt(
+        0,
+        "Worker processes that check transaction signatures beside the node's own thread "
+        "(ed25519 is about a third of the CPU a transaction costs). Worth one per spare core "
+        "on a machine the node has to itself; 0 checks them on the node's thread, as nodes "
+        "that share a machine's cores (a local testnet) should.",
+        _int_range(0, 64),
+    )
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from node.p2p import (
 from node.storage import NodeStore, TxResult
 from node.sync import Syncer
 from node.timers import Timers
+from node.verifypool import VerifyPool
 from protocol import crypto, messages
 from protocol.consensus import messages as cm
 from protocol.consensus.config import ConsensusConfig
@@ -141,6 +142,7 @@ class Node:
         self.log = log.bind(moniker=config.node.moniker)
         self.stopped = trio.Event()
         self.started_at = 0.0
+        self.verify_pool = VerifyPool(config.node.verify_workers) if config.node.verify_workers else None
 
     # ------------------------------------------------------------ set-up
 
@@ -208,6 +210,8 @@ class Node:
             self.node_id = self.network.peer_id
             self.log = self.log.bind(node=self.node_id[-8:])
             self.syncer = Syncer(self)
+            if self.verify_pool is not None:
+                await trio.to_thread.run_sync(self.verify_pool.start)
             async with trio.open_nursery() as nursery:
                 addrs = await nursery.start(self.network.run)
                 self.started_at = trio.current_time()
@@ -231,6 +235,8 @@ class Node:
                 self.network.stop()
                 nursery.cancel_scope.cancel()
         finally:
+            if self.verify_pool is not None:
+                self.verify_pool.close()
             store.close()
             self.log.info("node stopped")
 
@@ -510,10 +516,29 @@ class Node:
     async def _admit(self, txs: list[Tx], origin: str) -> None:
         """Feed transactions in chunks, letting consensus messages, timers and API calls
         that arrived meanwhile run between them."""
-        for i in range(0, len(txs), ADMIT_CHUNK):
-            if i:
+        chunks = [txs[i : i + ADMIT_CHUNK] for i in range(0, len(txs), ADMIT_CHUNK)]
+        pool = self.verify_pool
+        if pool is None:
+            for i, chunk in enumerate(chunks):
+                if i:
+                    await trio.sleep(0)
+                self.feed(TxsReceived(self.clock(), chunk, origin))
+            return
+        # Pipelined: the workers check the signatures of the next chunks while this
+        # thread admits the current one.
+        checked = [trio.Event() for _ in chunks]
+
+        async def check_ahead() -> None:
+            for chunk, done in zip(chunks, checked, strict=True):
+                await pool.check(chunk, self.cache)
+                done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(check_ahead)
+            for chunk, done in zip(chunks, checked, strict=True):
+                await done.wait()
+                self.feed(TxsReceived(self.clock(), chunk, origin))
                 await trio.sleep(0)
-            self.feed(TxsReceived(self.clock(), txs[i : i + ADMIT_CHUNK], origin))
 
     async def _durable(self) -> None:
         """Every client tx stored so far is on disk. One fsync, in a worker thread so the

@@ -117,3 +117,21 @@ async def test_the_ack_waits_for_one_shared_fsync_of_the_stored_txs(tmp_path):
         assert 1 <= len(flushed) - before <= 2, flushed[before:]
         node.stop()
         nursery.cancel_scope.cancel()
+
+
+async def test_with_verify_workers_signatures_are_checked_off_the_node_thread(tmp_path):
+    node = one_node(tmp_path, EKKLESIA_MEMPOOL_MAX_PER_SENDER="1000", EKKLESIA_NODE_VERIFY_WORKERS="1",
+                    **SLOW_BLOCKS)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.run)
+        await wait_for(lambda: node.height >= 1, 30)
+        txs = transfers(node, range(2 * ADMIT_CHUNK))
+        forged = Tx(node.chain_id, txs[-1].sender, len(txs), "transfer", txs[0].body, (), txs[0].signature)
+        misses = node.cache.misses
+        statuses = await node.submit_txs([*txs, forged])
+        assert [s.status for s in statuses] == ["pending"] * len(txs) + ["rejected"]
+        assert "signature" in (statuses[-1].reason or "")
+        assert all(tx._verified(node.chain_id) for tx in txs)
+        assert node.cache.misses == misses + 1  # only the forged tx was checked on the node's thread
+        node.stop()
+        nursery.cancel_scope.cancel()
