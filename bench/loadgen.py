@@ -5,11 +5,13 @@ starts, so signing never limits the generator. Tx j (j = 0…rate·duration−1)
 `transfer` of 1 unit from sender s = j mod S with nonce ⌊j/S⌋ (S fresh benchmark
 accounts per step, so every step starts from nonce 0 and earlier steps cannot
 poison it), scheduled at j/rate s. Txs are grouped into batches of `tick` seconds
-(50 ms) per node; a sender always goes to node s mod N, in nonce order.
+(50 ms) per client stream; a sender always goes to stream s mod C, in nonce order,
+and stream c to node c mod N. C = N × max(1, 4 // N): one client per node from 4
+nodes up, several on fewer nodes (a lone validator is not fed by a single client).
 
-Submission (`run_step`): one task per node POSTs its batches to `/v1/txs/batch`
-at their scheduled times, one request at a time per node (so nonces arrive in
-order). Open loop: if a node answers slowly, the batches that fell due meanwhile
+Submission (`run_step`): one task per client stream POSTs its batches to
+`/v1/txs/batch` at their scheduled times, one request at a time per stream (so
+nonces arrive in order). Open loop: if a node answers slowly, the batches that fell due meanwhile
 are merged into the next request (≤ 2,000 txs) — the offered rate does not drop
 with the system under test, and the **submit time of a tx is the scheduled time
 of its batch**, not the moment it was finally sent (no coordinated omission).
@@ -70,9 +72,13 @@ class StepPlan:
     duration: float
     senders: int
     first_account: int
-    per_node: list[list[Batch]]
+    per_stream: list[list[Batch]]  # stream c submits to node c mod nodes
     n_txs: int
     sign_s: float
+
+
+def streams_for(nodes: int) -> int:
+    return nodes * max(1, 4 // nodes)
 
 
 def senders_for(rate: float, nodes: int) -> int:
@@ -99,16 +105,17 @@ def presign(
     keys = [account_key(first_account + s) for s in range(senders)]
     bodies = [Transfer(crypto.address(keys[(s + 1) % senders].public_key), 1, "").encode() for s in range(senders)]
     n_ticks = max(1, math.ceil(duration / tick))
-    per_node = [[Batch(k * tick) for k in range(n_ticks)] for _ in range(nodes)]
+    streams = streams_for(nodes)
+    per_stream = [[Batch(k * tick) for k in range(n_ticks)] for _ in range(streams)]
     for j in range(n_txs):
         s = j % senders
         tx = Tx.create(keys[s], chain_id, j // senders, "transfer", bodies[s])
         raw = tx.encode()
-        b = per_node[s % nodes][min(n_ticks - 1, int(j / rate / tick))]
+        b = per_stream[s % streams][min(n_ticks - 1, int(j / rate / tick))]
         b.txs.append(raw)
         b.hashes.append(crypto.sha256(raw))
-    per_node = [[b for b in batches if b.txs] for batches in per_node]
-    return StepPlan(rate, duration, senders, first_account, per_node, n_txs, time.perf_counter() - t)
+    per_stream = [[b for b in batches if b.txs] for batches in per_stream]
+    return StepPlan(rate, duration, senders, first_account, per_stream, n_txs, time.perf_counter() - t)
 
 
 # ---------------------------------------------------------------- commit tracking
@@ -286,8 +293,8 @@ async def run_step(
 
     async def submit(i: int) -> None:
         nonlocal http_errors, requests, busy_waits
-        batches = plan.per_node[i]
-        url = f"{cluster.procs[i].api}/v1/txs/batch"
+        batches = plan.per_stream[i]
+        url = f"{cluster.procs[i % len(cluster.procs)].api}/v1/txs/batch"
         k = 0
         # A batch refused with 429 is sent again after Retry-After, ahead of everything
         # due since, as a client honouring backpressure does: pre-signed nonces must
@@ -347,7 +354,7 @@ async def run_step(
         n.start_soon(_sampler, cluster, rss, stop_sampling)
         n.start_soon(_prober, http, cluster, probes, stop_sampling)
         async with trio.open_nursery() as senders:
-            for i in range(len(cluster.procs)):
+            for i in range(len(plan.per_stream)):
                 senders.start_soon(submit, i)
         await trio.sleep_until(start + plan.duration)
         t_end = time.time()
