@@ -219,7 +219,7 @@ def test_a_stored_tx_that_would_now_fail_is_still_committed_as_a_failure():
     for a in host.actions:
         if isinstance(a, CommitBlock):
             results += [(tx.hash, r.code) for tx, r in zip(a.block.txs, a.result.tx_results, strict=True)]
-    [(h, code)] = [r for r in results if r[0] == broke.hash]
+    [(_h, code)] = [r for r in results if r[0] == broke.hash]
     assert code != 0  # executed and failed: the client learns why instead of never hearing back
     assert host.stored == {}
 
