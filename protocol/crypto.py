@@ -144,7 +144,11 @@ def verify(
     cache: VerifyCache | None = None,
 ) -> bool:
     """True iff `signature` is `pubkey`'s signature of (chain_id, kind, payload)."""
-    message = sign_bytes(chain_id, kind, payload)
+    return verify_message(pubkey, sign_bytes(chain_id, kind, payload), signature, cache)
+
+
+def verify_message(pubkey: bytes, message: bytes, signature: bytes, cache: VerifyCache | None = None) -> bool:
+    """`verify` of the sign bytes `message` themselves (built once for several signers)."""
     if cache is None:
         return verify_raw(pubkey, message, signature)
     key = cache_key(pubkey, message, signature)

@@ -117,15 +117,7 @@ class Tx(Struct):
         """The sender's signature and every co-signature are valid for this chain id."""
         if self._verified(self.chain_id):
             return True
-        payload = self.signing_payload()
-        if not crypto.verify(
-            self.sender, self.chain_id, crypto.KIND_TX, payload, self.signature, cache
-        ):
-            return False
-        ok = all(
-            crypto.verify(c.signer, self.chain_id, crypto.KIND_TX, payload, c.signature, cache)
-            for c in self.cosignatures
-        )
+        ok = all(crypto.verify_message(p, m, s, cache) for p, m, s in self.signature_checks())
         if ok:
             self._set_verified(self.chain_id)
         return ok
