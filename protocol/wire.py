@@ -259,6 +259,15 @@ class Struct:
         return cached
 
     def to_wire(self) -> list[Any]:
+        cls = type(self)
+        if "to_wire" not in cls.__dict__:  # first use: install this class's own encoder
+            cls.to_wire = _compile_to_wire(cls)  # type: ignore[method-assign]
+            return cls.to_wire(self)
+        return self._to_wire_checked()
+
+    def _to_wire_checked(self) -> list[Any]:
+        """Every field through its Spec: the reference that compiled encoders fall back
+        on, and the one that raises the precise error."""
         return [spec.to_wire(getattr(self, name)) for name, spec in self.wire_fields()]
 
     @classmethod
@@ -288,10 +297,11 @@ class Struct:
             raise DecodeError(f"{path}: {exc}") from None
 
     def encode(self) -> bytes:
-        try:
-            return self._wire_bytes
-        except AttributeError:
-            pass
+        # getattr with a default: a miss (every new struct) without raising AttributeError,
+        # which cost twice the lookup.
+        cached: bytes | None = getattr(self, "_wire_bytes", None)
+        if cached is not None:
+            return cached
         if self.ENCODE_BY_PARTS:
             fields = self.wire_fields()
             parts = [codec.array_header(len(fields))]
@@ -311,23 +321,66 @@ class Struct:
     def _verified(self, chain_id: str) -> bool:
         """This instance's signatures were found valid for `chain_id` (signed structs
         remember it: the same object is checked on admission, in a proposal, in a block)."""
-        try:
-            return self._sig_ok_for == chain_id
-        except AttributeError:
-            return False
+        return getattr(self, "_sig_ok_for", None) == chain_id
 
     def _set_verified(self, chain_id: str) -> None:
         object.__setattr__(self, "_sig_ok_for", chain_id)
 
     def digest(self) -> bytes:
         """SHA-256 of the canonical encoding."""
-        try:
-            return self._wire_digest
-        except AttributeError:
-            pass
+        cached: bytes | None = getattr(self, "_wire_digest", None)
+        if cached is not None:
+            return cached
         d = hashlib.sha256(self.encode()).digest()
         object.__setattr__(self, "_wire_digest", d)
         return d
+
+
+def _ready(spec: Spec, v: str) -> str | None:
+    """A Python expression, true when the value named `v` is already what
+    `spec.to_wire` would return unchanged; None if the spec must always be called."""
+    t = type(spec)
+    if t is Int:
+        return f"(type({v}) is int and I64_MIN <= {v} <= U64_MAX)"
+    if t is Bool:
+        return f"type({v}) is bool"
+    if t is Bytes:
+        return f"type({v}) is bytes"
+    if t is Str:
+        return f"type({v}) is str"
+    if t is Optional:
+        inner = _ready(spec.inner, v)  # type: ignore[attr-defined]
+        return None if inner is None else f"({v} is None or {inner})"
+    return None
+
+
+def _compile_to_wire(cls: type[Struct]) -> Any:
+    """`cls.to_wire` as straight-line code: a field whose value is plainly of its wire
+    type (the usual case) goes into the list as it is; anything else (an IntEnum in an
+    integer field, a bytes subclass, a value out of range...) sends the whole struct
+    through `_to_wire_checked`, which converts or raises exactly as before. Encoding
+    an account this way costs about half as much."""
+    env: dict[str, Any] = {"cls": cls, "I64_MIN": codec.I64_MIN, "U64_MAX": codec.U64_MAX}
+    lines = ["def to_wire(self):", "    if type(self) is not cls:", "        return Struct.to_wire(self)"]
+    ready: list[str] = []
+    items: list[str] = []
+    for i, (name, spec) in enumerate(cls.wire_fields()):
+        v = f"v{i}"
+        lines.append(f"    {v} = self.{name}")
+        test = _ready(spec, v)
+        if test is None:
+            env[f"s{i}"] = spec
+            items.append(f"s{i}.to_wire({v})")
+        else:
+            ready.append(test)
+            items.append(v)
+    if ready:
+        lines.append(f"    if not ({' and '.join(ready)}):")
+        lines.append("        return self._to_wire_checked()")
+    lines.append(f"    return [{', '.join(items)}]")
+    env["Struct"] = Struct
+    exec("\n".join(lines), env)  # code built from this class's own field specs only
+    return env["to_wire"]
 
 
 def struct_list(cls: type[Struct], max: int) -> Seq:

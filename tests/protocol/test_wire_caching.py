@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,7 +16,7 @@ from protocol_strategies import key
 from protocol import codec, messages
 from protocol.errors import DecodeError
 from protocol.types import ZERO_HASH, Block, Proposal, Tx, make_block
-from protocol.wire import U32, Struct
+from protocol.wire import BOOL, U32, U64, Bytes, Nested, Optional, Str, Struct
 
 
 def _txs(n: int) -> tuple[Tx, ...]:
@@ -92,3 +93,51 @@ def test_int_enum_members_encode_as_their_integer() -> None:
     assert Painted(Colour.RED).encode() == codec.pack([3])
     with pytest.raises(DecodeError):
         Painted(True).encode()  # a bool is not a wire integer
+
+
+class Label(bytes):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Mixed(Struct):
+    n: Annotated[int, U64]
+    flag: Annotated[bool, BOOL]
+    raw: Annotated[bytes, Bytes(max=8)]
+    text: Annotated[str, Str(8)]
+    maybe: Annotated[int | None, Optional(U64)]
+    inner: Annotated[Painted, Nested(Painted)]
+
+
+@dataclass(frozen=True, slots=True)
+class MixedMore(Mixed):
+    extra: Annotated[int, U64] = 0
+
+
+def _outcome(fn: Callable[[], object]) -> object:
+    try:
+        return fn()
+    except DecodeError as exc:
+        return ("error", exc.reason)
+
+
+@pytest.mark.parametrize("fields", [
+    dict(n=1, flag=True, raw=b"ab", text="x", maybe=None, inner=Painted(1)),
+    dict(n=2**64 - 1, flag=False, raw=b"", text="", maybe=5, inner=Painted(Colour.RED)),
+    dict(n=Colour.RED, flag=True, raw=Label(b"ab"), text="x", maybe=Colour.RED, inner=Painted(1)),
+    dict(n=True, flag=True, raw=b"ab", text="x", maybe=None, inner=Painted(1)),
+    dict(n=2**64, flag=True, raw=b"ab", text="x", maybe=None, inner=Painted(1)),
+    dict(n=-(2**63) - 1, flag=True, raw=b"ab", text="x", maybe=None, inner=Painted(1)),
+    dict(n=1, flag=1, raw=b"ab", text="x", maybe=None, inner=Painted(1)),
+    dict(n=1, flag=True, raw="ab", text=b"x", maybe=None, inner=Painted(1)),
+    dict(n=1, flag=True, raw=b"ab", text="x", maybe=1.5, inner=Painted(1)),
+    dict(n=1, flag=True, raw=b"ab", text="x", maybe=None, inner=Painted(True)),
+])
+def test_compiled_encoders_give_what_every_spec_gives(fields: dict[str, object]) -> None:
+    """The straight-line encoder a struct class gets on first use returns the very
+    list, or raises the very error, of running every field through its Spec."""
+    for obj in (Mixed(**fields), MixedMore(**fields, extra=9)):  # type: ignore[arg-type]
+        assert _outcome(obj.to_wire) == _outcome(obj._to_wire_checked)
+        assert _outcome(obj.encode) == _outcome(lambda o=obj: codec.pack_tree(o._to_wire_checked()))
+    wire = _outcome(MixedMore(**fields, extra=9)._to_wire_checked)  # type: ignore[arg-type]
+    assert isinstance(wire, tuple) or len(wire) == 7  # type: ignore[arg-type]  # the subclass's own fields
