@@ -210,9 +210,9 @@ class Node:
             self.node_id = self.network.peer_id
             self.log = self.log.bind(node=self.node_id[-8:])
             self.syncer = Syncer(self)
-            if self.verify_pool is not None:
-                await trio.to_thread.run_sync(self.verify_pool.start)
             async with trio.open_nursery() as nursery:
+                if self.verify_pool is not None:
+                    await nursery.start(self.verify_pool.run)
                 addrs = await nursery.start(self.network.run)
                 self.started_at = trio.current_time()
                 self.metrics.set_height(store.last_height)
@@ -235,8 +235,6 @@ class Node:
                 self.network.stop()
                 nursery.cancel_scope.cancel()
         finally:
-            if self.verify_pool is not None:
-                self.verify_pool.close()
             store.close()
             self.log.info("node stopped")
 
@@ -526,19 +524,7 @@ class Node:
             return
         # Pipelined: the workers check the signatures of the next chunks while this
         # thread admits the current one.
-        checked = [trio.Event() for _ in chunks]
-
-        async def check_ahead() -> None:
-            for chunk, done in zip(chunks, checked, strict=True):
-                await pool.check(chunk, self.cache)
-                done.set()
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(check_ahead)
-            for chunk, done in zip(chunks, checked, strict=True):
-                await done.wait()
-                self.feed(TxsReceived(self.clock(), chunk, origin))
-                await trio.sleep(0)
+        await pool.check_each(chunks, self.cache, lambda chunk: self.feed(TxsReceived(self.clock(), chunk, origin)))
 
     async def _durable(self) -> None:
         """Every client tx stored so far is on disk. One fsync, in a worker thread so the
