@@ -264,6 +264,16 @@ class _Section:
         return []
 
 
+AUTO_VERIFY_WORKERS = -1
+MAX_AUTO_VERIFY_WORKERS = 4
+
+
+def spare_cores(cores: int | None, nodes: int) -> int:
+    """Verify workers each of `nodes` nodes sharing `cores` cores can use: the cores
+    left after one per node, shared out, at most MAX_AUTO_VERIFY_WORKERS."""
+    return max(0, min(MAX_AUTO_VERIFY_WORKERS, ((cores or 1) - nodes) // nodes))
+
+
 @dataclass(frozen=True)
 class NodeSection(_Section):
     NAME: ClassVar[str] = "node"
@@ -283,13 +293,19 @@ class NodeSection(_Section):
         _one_of(*LOG_FORMATS),
     )
     verify_workers: int = _opt(
-        0,
+        AUTO_VERIFY_WORKERS,
         "Worker processes that check transaction signatures beside the node's own thread "
-        "(ed25519 is about a third of the CPU a transaction costs). Worth one per spare core "
-        "on a machine the node has to itself; 0 checks them on the node's thread, as nodes "
-        "that share a machine's cores (a local testnet) should.",
-        _int_range(0, 64),
+        "(ed25519 is about a third of the CPU a transaction costs). -1: one per spare core "
+        "(cores − 1, at most 4); 0: none, every check on the node's thread. `ekklesia testnet "
+        "init` writes the spare cores per node, as its nodes share one machine.",
+        _int_range(AUTO_VERIFY_WORKERS, 64),
     )
+
+    def verify_worker_count(self, cores: int | None) -> int:
+        """How many verify workers to run on a machine with `cores` cores."""
+        if self.verify_workers != AUTO_VERIFY_WORKERS:
+            return self.verify_workers
+        return spare_cores(cores, 1)
 
 
 @dataclass(frozen=True)
@@ -323,9 +339,10 @@ class P2PSection(_Section):
         _int_range(1, 1000),
     )
     max_message_bytes: int = _opt(
-        512 * 1024,
+        896 * 1024,
         f"Largest gossip message this node publishes or accepts, in bytes. At most {HARD_GOSSIP_LIMIT} "
-        "(py-libp2p silently drops pubsub frames of 1 MiB or more).",
+        "(py-libp2p silently drops pubsub frames of 1 MiB or more). A proposal carries its block, so "
+        "this also bounds a block (less 16 KiB): the default holds 5,000 transfers.",
         _int_range(MIN_BATCH_BYTES, HARD_GOSSIP_LIMIT),
     )
 

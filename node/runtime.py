@@ -12,6 +12,7 @@ needs no locks.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -142,7 +143,8 @@ class Node:
         self.log = log.bind(moniker=config.node.moniker)
         self.stopped = trio.Event()
         self.started_at = 0.0
-        self.verify_pool = VerifyPool(config.node.verify_workers) if config.node.verify_workers else None
+        workers = config.node.verify_worker_count(os.cpu_count())
+        self.verify_pool = VerifyPool(workers) if workers else None
 
     # ------------------------------------------------------------ set-up
 

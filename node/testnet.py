@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.config import Config, render
+from node.config import Config, render, spare_cores
 from node.errors import HomeError
 from node.home import Home
 from node.keys import Keystore, create_validator_key, write_private_file
@@ -91,7 +92,7 @@ def init_testnet(
         peers = [f"/ip4/127.0.0.1/tcp/{m.p2p_port}/p2p/{m.peer_id}" for m in nodes if m is not n]
         consensus = {"timeout_propose_ms": 2000, "min_block_interval_ms": 500} if fast else {}
         cfg = Config.from_mapping({
-            "node": {"moniker": n.name},
+            "node": {"moniker": n.name, "verify_workers": spare_cores(os.cpu_count(), validators)},
             "p2p": {"listen": f"/ip4/127.0.0.1/tcp/{n.p2p_port}", "peers": peers,
                     "min_peers": min(len(peers), 4)},
             "api": {"listen": f"127.0.0.1:{n.api_port}", "admin_enabled": True},

@@ -381,3 +381,14 @@ def test_create_dirs_makes_missing_parents_private(tmp_path: Path) -> None:
     (tmp_path / "c").chmod(0o755)
     Home(tmp_path / "c").create_dirs()  # an existing directory keeps its mode
     assert (tmp_path / "c").stat().st_mode & 0o777 == 0o755
+
+
+def test_verify_workers_default_to_the_spare_cores() -> None:
+    from node.config import NodeSection, spare_cores
+
+    assert [spare_cores(c, 1) for c in (None, 1, 2, 3, 8, 64)] == [0, 0, 1, 2, 4, 4]
+    assert [spare_cores(2, n) for n in (1, 2, 4, 10)] == [1, 0, 0, 0]  # a testnet on 2 cores
+    assert spare_cores(16, 4) == 3
+    assert NodeSection().verify_worker_count(8) == 4
+    assert NodeSection(verify_workers=0).verify_worker_count(8) == 0
+    assert NodeSection(verify_workers=6).verify_worker_count(2) == 6
