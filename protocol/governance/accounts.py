@@ -189,7 +189,7 @@ def transfer(c: Ctx, body: Transfer) -> None:
     sender = c.tx_sender_address
     debit(c.kv, sender, body.amount)
     target = credit(c.kv, body.to, body.amount)
-    c.emit("transfer", sender=sender.hex(), to=target.hex(), amount=body.amount)
+    c.emit("transfer", sender=sender, to=target, amount=body.amount)
 
 
 def account_view(kv: KVReader, address: bytes) -> Account | None:

@@ -11,6 +11,7 @@ from protocol.errors import ValidationError
 from protocol.governance import Code, app_hash, apply_block, check_tx, keys, queries
 from protocol.governance.accounts import Transfer
 from protocol.governance.apphash import chain as hash_chain
+from protocol.governance.context import Event
 from protocol.governance.notary import Notarise
 from protocol.kv import MemoryKV
 from protocol.types import ZERO_HASH, CoSignature, Tx, make_block
@@ -28,6 +29,16 @@ def test_transfer_moves_tokens_and_consumes_the_nonce() -> None:
     assert queries.account(c.state, A.address).balance == 1_000_000 - 250
     assert queries.account(c.state, B.address).balance == 1_000_000 + 250
     assert queries.account_nonce(c.state, A.pub) == 1
+
+
+def test_a_transfer_event_reads_as_hex_and_decimal_text() -> None:
+    c = Chain()
+    [ev] = ok(c.run(A.key, "transfer", transfer(B.address, 250))).events
+    assert ev.type == "transfer"
+    assert ev.attrs == (("sender", A.address.hex()), ("to", B.address.hex()), ("amount", "250"))
+    assert ev.get("to") == B.address.hex() and ev.get("memo") is None
+    assert ev == Event("transfer", (("sender", A.address.hex()), ("to", B.address.hex()), ("amount", "250")))
+    assert len({ev, Event("transfer", tuple(ev.attrs))}) == 1
 
 
 def test_transfer_to_a_new_address_creates_the_account() -> None:
