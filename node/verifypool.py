@@ -9,10 +9,10 @@ worker never waits for the node's thread between two batches.
 
 `check_each` sends chunks of txs ahead and hands them back in order, each once the
 workers have vouched for its txs: those whose every signature is valid are marked
-(`Tx.note_verified`, which also fills the replica's `VerifyCache`, so the same tx
-decoded from a proposal is a cache hit). A tx the workers refused, or that a dead
-worker never answered, is simply checked again by the replica, which always has
-the last word. A dead worker is restarted.
+(`Tx.note_verified`, which also fills the replica's `VerifyCache` with the keys the
+workers computed, so the same tx decoded from a proposal is a cache hit). A tx the
+workers refused, or that a dead worker never answered, is simply checked again by
+the replica, which always has the last word. A dead worker is restarted.
 
 Only worth it with a spare core: `[node] verify_workers` (0 by default; `ekklesia
 testnet` nodes share one machine's cores and keep 0).
@@ -42,16 +42,28 @@ RESTART_DELAY_S = 0.5  # between two starts of the same worker slot
 
 
 class _Reply:
-    __slots__ = ("event", "hashes", "size")
+    __slots__ = ("event", "size", "vouched")
 
     def __init__(self, size: int) -> None:
         self.event = trio.Event()
-        self.hashes: list[bytes] = []
+        self.vouched: dict[bytes, list[bytes]] = {}  # tx hash -> its signatures' cache keys
         self.size = size
 
-    def settle(self, hashes: list[bytes]) -> None:
-        self.hashes = hashes
+    def settle(self, vouched: dict[bytes, list[bytes]]) -> None:
+        self.vouched = vouched
         self.event.set()
+
+
+def _vouched(reply: Any) -> dict[bytes, list[bytes]]:
+    """A worker's reply as {tx hash: cache keys}; anything malformed counts for nothing."""
+    out: dict[bytes, list[bytes]] = {}
+    if type(reply) is not list:
+        return out
+    for item in reply:
+        if (type(item) is list and len(item) == 2 and type(item[0]) is bytes and type(item[1]) is list
+                and all(type(k) is bytes for k in item[1])):
+            out[item[0]] = item[1]
+    return out
 
 
 class _Worker:
@@ -99,7 +111,7 @@ class VerifyPool:
             finally:
                 self._workers[slot] = None
                 for reply in worker.waiting:
-                    reply.settle([])  # unanswered: the replica checks these txs itself
+                    reply.settle({})  # unanswered: the replica checks these txs itself
                 worker.waiting.clear()
                 with trio.CancelScope(shield=True):
                     await _stop(proc)
@@ -127,18 +139,18 @@ class VerifyPool:
             reply = worker.waiting.popleft()
             worker.queued -= reply.size
             try:
-                hashes = msgpack.unpackb(payload)
+                decoded = msgpack.unpackb(payload)
             except Exception:  # a garbled reply: drop this worker
-                reply.settle([])
+                reply.settle({})
                 return
-            reply.settle([h for h in hashes if type(h) is bytes] if type(hashes) is list else [])
+            reply.settle(_vouched(decoded))
 
     async def _send(self, txs: Sequence[Tx]) -> _Reply:
         """Queue `txs` at the least busy worker; the reply settles empty if none runs."""
         reply = _Reply(len(txs))
         live = [w for w in self._workers if w is not None]
         if not live:
-            reply.settle([])
+            reply.settle({})
             return reply
         worker = min(live, key=lambda w: w.queued)
         stdin = worker.proc.stdin
@@ -179,10 +191,11 @@ class VerifyPool:
                 reply = replies[i]
                 if reply is not None:
                     await reply.event.wait()
-                    ok = set(reply.hashes)
+                    vouched = reply.vouched
                     for tx in chunk:
-                        if tx.hash in ok:
-                            tx.note_verified(cache)
+                        keys = vouched.get(tx.hash)
+                        if keys is not None:
+                            tx.note_verified(cache, keys)
                             noted += 1
                 then(chunk)
                 if i + 1 < len(chunks):

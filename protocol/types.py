@@ -9,6 +9,7 @@ domain, chain id and kind (`protocol.crypto.sign_bytes`).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -130,13 +131,14 @@ class Tx(Struct):
             (c.signer, message, c.signature) for c in self.cosignatures
         ]
 
-    def note_verified(self, cache: crypto.VerifyCache | None = None) -> None:
+    def note_verified(self, cache: crypto.VerifyCache | None, cache_keys: Sequence[bytes]) -> None:
         """Every signature of this tx was checked valid elsewhere (`signature_checks`
         run through `crypto.verify_raw` by the host's verification workers): remember it
-        here, and in `cache` for other instances of the same tx (the one in a proposal)."""
+        here, and in `cache` for other instances of the same tx (the one in a proposal)
+        under `cache_keys`, the `crypto.cache_key` of each check, computed there too."""
         if cache is not None:
-            for pubkey, message, signature in self.signature_checks():
-                cache.add(crypto.cache_key(pubkey, message, signature))
+            for key in cache_keys:
+                cache.add(key)
         self._set_verified(self.chain_id)
 
 

@@ -11,7 +11,7 @@ import msgpack
 import trio
 
 from node.verifypool import VerifyPool
-from node.verifyworker import HEADER, frame, serve, verified_hashes
+from node.verifyworker import HEADER, frame, serve, vouch
 from protocol import crypto
 from protocol.types import Tx
 
@@ -29,9 +29,10 @@ def _txs(n: int, *, forged_every: int = 0, first: int = 0) -> list[Tx]:
     return out
 
 
-def test_verified_hashes_keeps_only_valid_txs() -> None:
+def test_vouch_keeps_only_valid_txs_with_their_cache_keys() -> None:
     good, forged = _txs(2)[0], _txs(1, forged_every=1)[0]
-    assert verified_hashes([good.encode(), forged.encode(), b"\x93garbage"]) == [good.hash]
+    [(h, keys)] = vouch([good.encode(), forged.encode(), b"\x93garbage"])
+    assert h == good.hash and keys == [crypto.cache_key(*c) for c in good.signature_checks()]
 
 
 def test_the_worker_answers_each_frame_in_order_and_stops_at_end_of_input() -> None:
@@ -41,8 +42,8 @@ def test_the_worker_answers_each_frame_in_order_and_stops_at_end_of_input() -> N
     serve(inp, out)  # returns on the truncated third frame
     data = out.getvalue()
     first = int.from_bytes(data[:HEADER], "big")
-    assert msgpack.unpackb(data[HEADER : HEADER + first]) == [a.hash]
-    assert msgpack.unpackb(data[2 * HEADER + first :]) == [b.hash]
+    assert [h for h, _ in msgpack.unpackb(data[HEADER : HEADER + first])] == [a.hash]
+    assert [h for h, _ in msgpack.unpackb(data[2 * HEADER + first :])] == [b.hash]
 
 
 async def _with_pool(workers: int, body) -> None:  # type: ignore[no-untyped-def]
