@@ -48,6 +48,7 @@ class SignState(Struct):
     """The last message this validator signed, exactly one of `proposal` / `vote`."""
 
     MAX_BYTES = MAX_PROPOSAL_BYTES + 1024
+    ENCODE_BY_PARTS = True  # a proposal's block is already encoded: join, do not repack
 
     height: Annotated[int, U64]
     round: Round

@@ -20,6 +20,7 @@ from protocol.wire import U64, Nested, Optional, Struct
 @dataclass(frozen=True, slots=True)
 class WalRecord(Struct):
     MAX_BYTES = MAX_PROPOSAL_BYTES + 1024
+    ENCODE_BY_PARTS = True  # a proposal's block is already encoded: join, do not repack
 
     height: Annotated[int, U64]
     proposal: Annotated[Proposal | None, Optional(Nested(Proposal))]

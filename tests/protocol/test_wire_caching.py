@@ -14,6 +14,8 @@ import pytest
 from protocol_strategies import key
 
 from protocol import codec, messages
+from protocol.consensus.signstate import SignState
+from protocol.consensus.wal import WalRecord
 from protocol.errors import DecodeError
 from protocol.types import ZERO_HASH, Block, Proposal, Tx, make_block
 from protocol.wire import BOOL, U32, U64, Bytes, Nested, Optional, Str, Struct
@@ -36,6 +38,9 @@ def test_encode_by_parts_equals_packing_the_whole_tree() -> None:
     assert messages.encode_tagged(p) == codec.pack([1, p.to_wire()])
     batch = messages.TxBatch(b.txs)
     assert batch.encode() == codec.pack(batch.to_wire())
+    for rec in (WalRecord.of(p), WalRecord.of(b), SignState.of("c", p, -1, None), SignState.of("c", p, 0, b.hash)):
+        assert rec.encode() == codec.pack(rec.to_wire())
+        assert type(rec).decode(rec.encode()) == rec
 
 
 def test_decoded_structs_reencode_to_the_bytes_they_came_from() -> None:
