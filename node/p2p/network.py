@@ -456,6 +456,11 @@ class Network:
         if pubsub.seen_messages.has(message_id(data)):
             self._counters["gossip_publish_duplicates"] += 1
             return False
+        if not self.config.deliver_own_messages and not self._host_has_connections():
+            # Nobody to send to (a lone validator): py-libp2p would still sign and
+            # serialise every message, a whole proposal included, for no one.
+            self._counters["gossip_published_alone"] += 1
+            return True
         try:
             await pubsub.publish(self._topics[kind], data)
         except Exception as exc:
@@ -655,6 +660,10 @@ class Network:
         return await rr.request(peer_id, data, self.config.request_timeout if timeout is None else timeout)
 
     # ================================================================== peers
+
+    def _host_has_connections(self) -> bool:
+        host = self._host
+        return host is not None and any(host.get_network().connections.values())
 
     def peers(self) -> list[str]:
         """Peer ids we have at least one open connection to."""
