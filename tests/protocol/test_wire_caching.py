@@ -146,3 +146,29 @@ def test_compiled_encoders_give_what_every_spec_gives(fields: dict[str, object])
         assert _outcome(obj.encode) == _outcome(lambda o=obj: codec.pack_tree(o._to_wire_checked()))
     wire = _outcome(MixedMore(**fields, extra=9)._to_wire_checked)  # type: ignore[arg-type]
     assert isinstance(wire, tuple) or len(wire) == 7  # type: ignore[arg-type]  # the subclass's own fields
+
+
+@pytest.mark.parametrize("tree", [
+    [1, True, b"ab", "x", None, [3]],
+    [2**64 - 1, False, b"", "", 5, [0]],
+    [2**64, True, b"ab", "x", None, [3]],
+    [-1, True, b"ab", "x", None, [3]],
+    [True, True, b"ab", "x", None, [3]],
+    [1, 1, b"ab", "x", None, [3]],
+    [1, True, b"123456789", "x", None, [3]],
+    [1, True, b"ab", "\u00e9" * 5, None, [3]],  # 10 UTF-8 bytes in 5 characters
+    [1, True, b"ab", "x" * 8, None, [3]],
+    [1, True, b"ab", "x", "5", [3]],
+    [1, True, b"ab", "x", None, [2**32]],
+    [1, True, b"ab", "x", None, 3],
+    [1, True, b"ab", "x", None],
+    "not a list",
+])
+def test_compiled_decoders_give_what_every_spec_gives(tree: object) -> None:
+    """The straight-line decoder a struct class gets on first use accepts exactly what
+    the Spec path accepts, builds the same struct, and refuses with the same reason."""
+    assert _outcome(lambda: Mixed.from_wire(tree)) == _outcome(lambda: Mixed._from_wire_checked(tree))
+    longer = [*tree, 9] if isinstance(tree, list) else tree
+    got = _outcome(lambda: MixedMore.from_wire(longer))
+    assert got == _outcome(lambda: MixedMore._from_wire_checked(longer))
+    assert isinstance(got, tuple) or type(got) is MixedMore
