@@ -76,6 +76,8 @@ class Tx(Struct):
     signature: Annotated[bytes, SIGNATURE]
 
     def __post_init__(self) -> None:
+        if not self.cosignatures:
+            return  # nearly every tx: nothing to order
         signers = [c.signer for c in self.cosignatures]
         # One canonical order, so a co-signed tx has exactly one encoding and one hash.
         if signers != sorted(set(signers)):
