@@ -374,14 +374,18 @@ class Node:
                 "txs": len(block.txs), "app_hash": result.app_hash.hex(),
             })
         )
+        # Per-tx events and statuses are built only for someone listening or waiting.
+        listening, waiters = bool(len(self.events)), self._waiters
+        if not listening and not waiters:
+            return
         for i, (tx, r) in enumerate(zip(block.txs, result.tx_results, strict=True)):
             h = tx.hash
-            status = TxStatus(h, "committed", height=block.height, index=i, code=r.code, info=r.info)
-            self.events.publish(NodeEvent("tx", {"hash": h.hex(), "height": block.height, "index": i,
-                                                 "code": r.code, "info": r.info}))
-            waiter = self._waiters.pop(h, None)
+            if listening:
+                self.events.publish(NodeEvent("tx", {"hash": h.hex(), "height": block.height, "index": i,
+                                                     "code": r.code, "info": r.info}))
+            waiter = waiters.pop(h, None)
             if waiter is not None:
-                waiter.status = status
+                waiter.status = TxStatus(h, "committed", height=block.height, index=i, code=r.code, info=r.info)
                 waiter.event.set()
 
     async def _after_store(self) -> None:
