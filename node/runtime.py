@@ -46,6 +46,7 @@ from node.sync import Syncer
 from node.timers import Timers
 from node.verifypool import VerifyPool
 from protocol import crypto, messages
+from protocol.compact import CompactProposal
 from protocol.consensus import messages as cm
 from protocol.consensus.config import ConsensusConfig
 from protocol.consensus.signstate import SignState
@@ -56,6 +57,7 @@ from protocol.governance.validator_set import validators_for
 from protocol.kv import KVReader
 from protocol.mempool import MempoolLimits
 from protocol.replica import (
+    DEFAULT_MAX_BLOCK_TXS,
     LOCAL,
     Action,
     BlockFetched,
@@ -84,6 +86,10 @@ from protocol.types import Block, Commit, DuplicateVoteEvidence, Proposal, Tx, V
 log = structlog.get_logger("ekklesia.node")
 
 GOSSIP_OVERHEAD = 16 * 1024  # envelope and header room inside the gossip payload cap
+# Room in a compact proposal for all but its tx hashes: header, a last commit of 256
+# validators, 64 pieces of evidence.
+COMPACT_FIXED_BYTES = 64 * 1024
+COMPACT_BYTES_PER_TX = 34  # a hash in msgpack
 STALE_HEIGHTS = 2  # consensus gossip this far below our height is ignored, not forwarded
 # Transactions are fed to the replica this many at a time, yielding to the trio loop
 # between chunks: a 2,000-tx batch admitted in one go held consensus, timers and the
@@ -160,6 +166,8 @@ class Node:
     def _replica_config(self) -> ReplicaConfig:
         c = self.config
         gossip_cap = c.p2p.max_message_bytes - GOSSIP_OVERHEAD
+        # Proposals travel compact (tx hashes): the gossip cap bounds a block's tx count.
+        max_block_txs = min(DEFAULT_MAX_BLOCK_TXS, (gossip_cap - COMPACT_FIXED_BYTES) // COMPACT_BYTES_PER_TX)
         return ReplicaConfig(
             chain_id=self.chain_id,
             consensus=ConsensusConfig(
@@ -176,8 +184,7 @@ class Node:
             mempool=MempoolLimits(
                 max_txs=c.mempool.max_txs, max_bytes=c.mempool.max_bytes, max_per_sender=c.mempool.max_per_sender
             ),
-            # A proposal carries its block and must fit one gossip message.
-            max_block_bytes=gossip_cap,
+            max_block_txs=max(1, max_block_txs),
         )
 
     def _network_config(self) -> NetworkConfig:
@@ -328,7 +335,12 @@ class Node:
             case ForgetPendingTxs():
                 store.forget_pending_txs(a.hashes)
             case Broadcast():
-                self._send("consensus", messages.encode_tagged(a.message))
+                msg: Proposal | CompactProposal | Vote | DuplicateVoteEvidence = a.message
+                if isinstance(msg, Proposal):
+                    # Peers rebuild it from the txs they hold: this node's own go out first.
+                    self._flush_tx_batch()
+                    msg = CompactProposal.of(msg)
+                self._send("consensus", messages.encode_tagged(msg))
             case cm.ScheduleTimeout():
                 self._timers.schedule(a.delay_ms, (a.step, a.height, a.round))
             case CommitBlock():
@@ -465,7 +477,7 @@ class Node:
 
     def _validate_consensus(self, peer_id: str, data: bytes) -> Verdict:
         msg = messages.decode_consensus(data)
-        if isinstance(msg, Proposal | Vote) and msg.height + STALE_HEIGHTS <= self.height:
+        if isinstance(msg, Proposal | CompactProposal | Vote) and msg.height + STALE_HEIGHTS <= self.height:
             return Verdict.IGNORE  # an honest straggler: do not forward, do not penalise
         self._keep_decoded(data, msg)
         return Verdict.ACCEPT
@@ -512,10 +524,13 @@ class Node:
             with trio.move_on_after(self.tx_batch_interval_s()):
                 await self._tx_batch_ready.wait()
             self._tx_batch_ready = trio.Event()
-            if self._tx_batch:
-                batch, self._tx_batch, self._tx_batch_bytes = self._tx_batch, [], 0
-                for i in range(0, len(batch), messages.MAX_BATCH_TXS):
-                    self._send("txs", messages.TxBatch(tuple(batch[i : i + messages.MAX_BATCH_TXS])).encode())
+            self._flush_tx_batch()
+
+    def _flush_tx_batch(self) -> None:
+        if self._tx_batch:
+            batch, self._tx_batch, self._tx_batch_bytes = self._tx_batch, [], 0
+            for i in range(0, len(batch), messages.MAX_BATCH_TXS):
+                self._send("txs", messages.TxBatch(tuple(batch[i : i + messages.MAX_BATCH_TXS])).encode())
 
     async def _admit(self, txs: list[Tx], origin: str) -> None:
         """Feed transactions in chunks, letting consensus messages, timers and API calls
@@ -645,18 +660,18 @@ class Node:
         await self.until_stored()
         self.feed(SyncedBlock(self.clock(), block, commit, origin))
 
-    def offer(self, msg: Proposal | Vote | DuplicateVoteEvidence, origin: str) -> None:
+    def offer(self, msg: Proposal | CompactProposal | Vote | DuplicateVoteEvidence, origin: str) -> None:
         self._observe_arrival(msg)
         self.feed(ConsensusMessage(self.clock(), msg, origin))
 
     def _observe_arrival(self, msg: object) -> None:
         """Consensus timing metrics: how long after its round started a proposal or vote
         arrived, and votes that came too late or twice (gossip plus a pull)."""
-        if self._round_seen is None or not isinstance(msg, Proposal | Vote):
+        if self._round_seen is None or not isinstance(msg, Proposal | CompactProposal | Vote):
             return
         height, round, _ = self._round_seen
         delay = time.perf_counter() - self._round_since
-        if isinstance(msg, Proposal):
+        if isinstance(msg, Proposal | CompactProposal):
             if (msg.height, msg.round) == (height, round):
                 self.metrics.on_proposal(delay)
             return

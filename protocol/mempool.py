@@ -87,6 +87,10 @@ class Mempool:
     def __contains__(self, tx_hash: object) -> bool:
         return tx_hash in self._by_hash
 
+    def get(self, tx_hash: bytes) -> Tx | None:
+        entry = self._by_hash.get(tx_hash)
+        return entry.tx if entry is not None else None
+
     @property
     def size_bytes(self) -> int:
         return self._bytes

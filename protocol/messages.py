@@ -8,7 +8,9 @@ the peer, never an exception that unwinds the node.
 Gossip topics
     txs        one `TxBatch` per message: transactions travel in batches because
                py-libp2p's gossip costs milliseconds of CPU per message.
-    consensus  a `Proposal`, a `Vote` or a `DuplicateVoteEvidence`.
+    consensus  a `CompactProposal` (a proposal whose transactions are named by hash:
+               they travelled in tx batches already), a `Vote` or a
+               `DuplicateVoteEvidence`; a full `Proposal` is still understood.
 Sync (request/response on a stream)
     `StatusRequest` → `StatusResponse`; `BlocksRequest` → `BlocksResponse`;
     `VotesRequest` → `VotesResponse`; any request may get an `ErrorResponse`.
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from protocol import codec
+from protocol.compact import CompactProposal
 from protocol.errors import DecodeError
 from protocol.limits import MAX_BLOCK_BYTES, MAX_CHAIN_ID, MAX_VALIDATORS
 from protocol.types import Block, Commit, DuplicateVoteEvidence, Proposal, Tx, Vote
@@ -98,7 +101,7 @@ class ErrorResponse(Struct):
     message: Annotated[str, Str(256)]
 
 
-CONSENSUS_TAGS: dict[int, type[Struct]] = {1: Proposal, 2: Vote, 3: DuplicateVoteEvidence}
+CONSENSUS_TAGS: dict[int, type[Struct]] = {1: Proposal, 2: Vote, 3: DuplicateVoteEvidence, 4: CompactProposal}
 SYNC_TAGS: dict[int, type[Struct]] = {
     10: StatusRequest,
     11: StatusResponse,
@@ -130,7 +133,7 @@ def _decode_tagged(data: bytes, table: dict[int, type[Struct]], max_size: int) -
     return codec.unpack_with(data, max_size, tagged)[0]
 
 
-def decode_consensus(data: bytes) -> Proposal | Vote | DuplicateVoteEvidence:
+def decode_consensus(data: bytes) -> Proposal | CompactProposal | Vote | DuplicateVoteEvidence:
     return _decode_tagged(data, CONSENSUS_TAGS, MAX_BLOCK_BYTES + 4096)  # type: ignore[no-any-return]
 
 

@@ -18,6 +18,13 @@ block — from the committed state it is given to read, so the host only does IO
                                                 TxAdmitted acks that follow)
                                             ForgetPendingTxs(hashes)
 
+A proposal may come compact (`protocol.compact`: its txs named by hash, as the
+host gossips it). The replica rebuilds it from its mempool and the gossiped txs it
+refused, and hands the engine the full proposal; one it cannot rebuild is checked
+(proposer, signature, tx root) and waits, bounded, for its txs: it goes on when
+`TxsReceived` brings them, or, still incomplete at a `Tick` 0.5 s on, is fetched
+whole with a `RequestBlock` (answered by a full `ConsensusMessage` or `BlockFetched`).
+
 The host applies `CommitBlock` to its store (the state `KVReader` the replica reads
 must then show the new state) and answers with `BlockStored`; only then does the
 replica start the next height. A replica in sync mode runs no engine and never
@@ -43,6 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from protocol import crypto
+from protocol.compact import CompactProposal, WaitingRoom
 from protocol.consensus import messages as cm
 from protocol.consensus.config import ConsensusConfig
 from protocol.consensus.engine import Engine
@@ -67,6 +75,14 @@ EVIDENCE_POOL_MAX = 1_000
 REGOSSIP_AGE_MS = 3_000  # a pending tx is offered to peers again after this long
 REGOSSIP_MAX = 2_000  # txs per tick (one gossip batch)
 LOCAL = "local"  # origin of transactions submitted to this node directly
+DEFAULT_MAX_BLOCK_TXS = 5_000
+# Compact proposals waiting for transactions this node has not received (yet).
+COMPACT_PENDING_MAX = 8
+COMPACT_FETCH_AFTER_MS = 500  # then the full proposal is asked for (at the next Tick)
+COMPACT_REFETCH_MS = 2_000
+# Gossiped txs this node refused (a nonce gap, a full pool) may still be in a
+# proposal: kept to rebuild compact proposals without a fetch.
+HEARD_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +90,7 @@ class ReplicaConfig:
     chain_id: str
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     mempool: MempoolLimits = field(default_factory=MempoolLimits)
-    max_block_txs: int = 5_000
+    max_block_txs: int = DEFAULT_MAX_BLOCK_TXS
     max_block_bytes: int = 2 * 1024 * 1024
     max_local_pending_txs: int = LOCAL_PENDING_MAX_TXS  # acked local txs stored and not yet committed
     max_local_pending_bytes: int = LOCAL_PENDING_MAX_BYTES
@@ -125,7 +141,7 @@ class StopConsensus:
 @dataclass(frozen=True, slots=True)
 class ConsensusMessage:
     now_ms: int
-    message: Proposal | Vote | DuplicateVoteEvidence
+    message: Proposal | CompactProposal | Vote | DuplicateVoteEvidence
     origin: str
 
 
@@ -269,6 +285,8 @@ class Replica:
         self._stored_txs: dict[bytes, tuple[Tx, int]] = {}
         self._stored_bytes = 0
         self._parked: dict[bytes, Tx] = {}
+        self.waiting = WaitingRoom(self.mempool.get, max_waiting=COMPACT_PENDING_MAX, max_heard=HEARD_MAX,
+                                   fetch_after_ms=COMPACT_FETCH_AFTER_MS, refetch_ms=COMPACT_REFETCH_MS)
         self.now_ms = 0
 
     # ------------------------------------------------------------ queries
@@ -330,6 +348,7 @@ class Replica:
                 self.engine = None
                 self.mempool.syncing = True
                 self._results.clear()
+                self.waiting.clear()
             case ConsensusMessage():
                 self._on_message(inp, out)
             case Timeout():
@@ -343,11 +362,15 @@ class Replica:
                 self._on_synced(inp, out)
             case Tick():
                 self._retry_parked(out)
+                # Txs that did not come by gossip in good time: the host fetches the
+                # whole proposal from peers (it pulls the height's proposals and votes).
+                for cp in self.waiting.due(inp.now_ms):
+                    out.append(cm.RequestBlock(cp.height, cp.round, cp.block_hash))
                 stale = self.mempool.stale(inp.now_ms, REGOSSIP_AGE_MS, REGOSSIP_MAX)
                 if stale:
                     out.append(GossipTxs(tuple(stale)))
             case BlockFetched():
-                if self.engine is not None:
+                if self.engine is not None and not self._fetched_for_waiting(inp, out):
                     self._drive(self.engine.handle(cm.BlockReceived(inp.now_ms, inp.block, inp.origin)), out)
         return out
 
@@ -416,8 +439,12 @@ class Replica:
         if self.engine is None:
             out.append(cm.Ignored(cm.IgnoreCode.NO_HEIGHT, "syncing", inp.origin, msg.height))
             return
+        if isinstance(msg, CompactProposal):
+            self._on_compact(msg, inp.origin, out)
+            return
         inner: cm.Input
         if isinstance(msg, Proposal):
+            self.waiting.drop(msg.block.hash)  # a full copy came (a pull answered)
             inner = cm.ProposalReceived(inp.now_ms, msg, inp.origin)
         else:
             inner = cm.VoteReceived(inp.now_ms, msg, inp.origin)
@@ -487,6 +514,7 @@ class Replica:
         block, commit = pending
         self.head, self.head_commit = block, commit
         self._results.clear()
+        self.waiting.drop_through(block.height)
         evicted = self.mempool.update(block.txs)
         if self._stored_txs:
             self._after_block(block, evicted, out)
@@ -545,8 +573,14 @@ class Replica:
                     self._parked.pop(adm.tx_hash, None)  # a peer held one of ours too
                 elif adm.reason == "a signature does not verify":
                     forged += 1
+                elif adm.reason != "duplicate transaction":
+                    self.waiting.hear(adm.tx_hash, tx)
             if forged:  # one penalty per batch: a batch of forgeries is one offence, not thousands
                 out.append(Penalise(inp.origin, f"gossiped {forged} tx(s) with a bad signature"))
+        if self.waiting:
+            for full, origin in self.waiting.arrived(inp.txs):
+                if self.engine is not None:
+                    self._drive(self.engine.handle(cm.ProposalReceived(inp.now_ms, full, origin)), out)
         if had == 0 and len(self.mempool) > 0 and self.engine is not None:
             self._drive(self.engine.handle(cm.TxsAvailable(inp.now_ms)), out)
 
@@ -645,6 +679,54 @@ class Replica:
     def _gossip(txs: list[Tx], out: list[Action]) -> None:
         for i in range(0, len(txs), REGOSSIP_MAX):
             out.append(GossipTxs(tuple(txs[i : i + REGOSSIP_MAX])))
+
+    # ------------------------------------------------------------ compact proposals
+
+    def _on_compact(self, cp: CompactProposal, origin: str, out: list[Action]) -> None:
+        """Rebuild the proposal from the txs held here and hand it to the engine, which
+        checks it like any proposal; if some are missing, wait for them (bounded)."""
+        engine = self.engine
+        assert engine is not None
+        full = cp.rebuild_from(self.waiting.lookup)
+        if full is not None:
+            self._drive(engine.handle(cm.ProposalReceived(self.now_ms, full, origin)), out)
+            return
+        if cp.block_hash in self.waiting:
+            return
+        if not engine.expects_proposal(cp.height, cp.round, cp.proposer):
+            self._unexpected_compact(cp, origin, out)
+            return
+        reason = cp.check(self.config.chain_id, self.cache)
+        if reason is not None:
+            out.append(Penalise(origin, f"compact proposal: {reason}"))
+            return
+        if self.waiting.full:
+            out.append(cm.Ignored(cm.IgnoreCode.BUFFER_FULL, "compact proposals waiting for txs", origin, cp.height))
+            return
+        self.waiting.wait(cp, origin, self.now_ms)
+
+    def _unexpected_compact(self, cp: CompactProposal, origin: str, out: list[Action]) -> None:
+        """What the engine would answer the full proposal (which cannot be rebuilt here)."""
+        st = self.engine.state if self.engine is not None else None
+        assert st is not None
+        if cp.height < st.height or (cp.height == st.height and st.step == Step.COMMITTED):
+            out.append(cm.Ignored(cm.IgnoreCode.STALE_HEIGHT, f"height {cp.height} is decided", origin, cp.height))
+        elif cp.height == st.height:
+            out.append(Penalise(origin, f"wrong_proposer: not the proposer of round {cp.round}"))
+        else:  # ahead: this node is behind (a next-height proposer outside today's set, too)
+            reason = f"proposal for height {cp.height} at {st.height}"
+            out.append(cm.Ignored(cm.IgnoreCode.FUTURE_HEIGHT, reason, origin, cp.height))
+
+    def _fetched_for_waiting(self, inp: BlockFetched, out: list[Action]) -> bool:
+        found = self.waiting.fetched(inp.block)
+        if found is None:
+            return False
+        if isinstance(found, str):
+            out.append(Penalise(inp.origin, found))  # it stays waiting: an honest copy may come
+            return True
+        assert self.engine is not None
+        self._drive(self.engine.handle(cm.ProposalReceived(self.now_ms, found[0], found[1])), out)
+        return True
 
     # ------------------------------------------------------------ evidence
 

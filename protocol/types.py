@@ -420,10 +420,16 @@ class Proposal(Struct):
             raise ValueError("proposal height differs from its block's height")
 
     def signing_payload(self) -> bytes:
-        # The block is covered through its hash: signing cost does not grow with it.
-        return codec.pack_tree(
-            [self.height, self.round, self.pol_round, self.block.hash, self.proposer, self.timestamp_ms]
-        )
+        return Proposal.payload(self.height, self.round, self.pol_round, self.block.hash, self.proposer,
+                                self.timestamp_ms)
+
+    @staticmethod
+    def payload(
+        height: int, round: int, pol_round: int, block_hash: bytes, proposer: bytes, timestamp_ms: int
+    ) -> bytes:
+        # The block is covered through its hash: signing cost does not grow with it, and
+        # a compact proposal (protocol.compact) carries the same signature.
+        return codec.pack_tree([height, round, pol_round, block_hash, proposer, timestamp_ms])
 
     @staticmethod
     def create(

@@ -171,6 +171,17 @@ class Engine:
             return []
         return [*h.log.all_proposals(), *h.log.all_votes()]
 
+    def expects_proposal(self, height: int, round: int, proposer: bytes) -> bool:
+        """`proposer` is the one scheduled for (height, round) at the height being
+        decided, or a validator of it when `height` is the next one (whose set may
+        differ): what a host may hold a proposal for while it waits for its data."""
+        h = self._h
+        if h is None or (h.step == Step.COMMITTED and height == h.height):
+            return False
+        if height == h.height:
+            return h.schedule.proposer(height, round) == proposer
+        return height == h.height + 1 and proposer in h.ctx.validators
+
     def handle(self, inp: Input) -> list[Action]:
         self._now = inp.now_ms
         out: list[Action] = []

@@ -3,13 +3,18 @@
 replica decides what to do with them) and the tx batch interval."""
 
 import time
+from collections import deque
+
+import trio
 
 from node.config import Config
 from node.home import Home
 from node.runtime import Node
 from node.testnet import init_testnet
-from protocol import crypto
-from protocol.types import Vote, VoteType
+from protocol import crypto, messages
+from protocol.compact import CompactProposal
+from protocol.replica import LOCAL, Broadcast, TxAdmitted
+from protocol.types import Proposal, Tx, Vote, VoteType, make_block
 
 
 def sample(node: Node, name: str) -> float:
@@ -57,3 +62,30 @@ def test_the_tx_batch_interval_grows_with_the_number_of_peers(tmp_path):
     for peers, expected in ((0, 0.1), (3, 0.1), (6, 0.175), (9, 0.25)):
         node.network = Peers(peers)  # type: ignore[assignment]
         assert abs(node.tx_batch_interval_s() - expected) < 1e-9, peers
+
+
+def test_a_proposal_goes_out_compact_right_after_the_pending_local_tx_batch(tmp_path):
+    init_testnet(tmp_path / "tn", 1, base_port=47200, genesis_time_ms=time.time_ns() // 1_000_000)
+    home = Home(tmp_path / "tn" / "node0")
+    node = Node(home, Config.load(home, env={}))
+    node.store = node._open_store()
+    sender = crypto.Keypair(bytes([3]) * 32)
+    txs = [Tx.create(sender, node.chain_id, n, "notary.notarise", bytes([n]) * 8) for n in range(3)]
+    for tx in txs:
+        node._on_admitted(TxAdmitted(tx, tx.hash, True, "", LOCAL))
+    block = make_block(chain_id=node.chain_id, height=1, time_ms=1, prev_hash=bytes(32), app_hash=bytes(32),
+                       validators_hash=bytes(32), proposer=sender.public_key, txs=tuple(txs))
+    proposal = Proposal.create(sender, node.chain_id, 1, 0, -1, block, 1)
+    node._execute(Broadcast(proposal), deque())
+    sent = []
+    while True:
+        try:
+            sent.append(node._outbox_recv.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert [topic for topic, _ in sent] == ["txs", "consensus"]  # its txs reach peers first
+    assert messages.decode_tx_batch(sent[0][1]).txs == tuple(txs)
+    compact = messages.decode_consensus(sent[1][1])
+    assert compact == CompactProposal.of(proposal) and len(sent[1][1]) < len(messages.encode_tagged(proposal))
+    assert node._tx_batch == []  # not sent twice
+    node.store.close()

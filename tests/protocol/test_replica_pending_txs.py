@@ -13,7 +13,7 @@ from protocol import crypto
 from protocol.consensus import messages as cm
 from protocol.consensus.signstate import SignState
 from protocol.governance.accounts import Transfer
-from protocol.governance.genesis import init_state
+from protocol.governance.genesis import Genesis, init_state
 from protocol.kv import MemoryKV
 from protocol.replica import (
     LOCAL,
@@ -49,9 +49,10 @@ class Host:
     (state, blocks, sign-state, stored pending txs) that survives `crash()`, timers in
     virtual time, and every action of the current replica kept in order."""
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, key: crypto.Keypair = VALIDATOR, genesis: Genesis = GENESIS, **config: Any) -> None:
+        self.key = key
         self.state = MemoryKV()
-        self.state.apply(init_state(GENESIS))
+        self.state.apply(init_state(genesis))
         self.blocks: dict[int, tuple[Block, Commit]] = {}
         self.sign_state: SignState | None = None
         self.stored: dict[bytes, Tx] = {}  # the store's pending-tx keyspace
@@ -68,7 +69,7 @@ class Host:
         return max(self.blocks, default=0)
 
     def boot(self, *, catching_up: bool = False) -> list[Any]:
-        self.replica = Replica(self.config, self.state, VALIDATOR)
+        self.replica = Replica(self.config, self.state, self.key)
         head = self.blocks.get(self.height)
         return self.feed(Boot(self.clock, head[0] if head else None, head[1] if head else None, self.sign_state, [],
                               catching_up=catching_up, pending_txs=tuple(self.stored.values())))

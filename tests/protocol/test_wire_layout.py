@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import merkle, types, validators, wire
+from protocol import compact, merkle, types, validators, wire
 from protocol.wire import Spec, Struct
 
 
@@ -91,6 +91,18 @@ LAYOUTS: dict[type[Struct], list[tuple[str, str]]] = {
         ("timestamp_ms", "u64"),
         ("signature", "bin64"),
     ],
+    compact.CompactProposal: [
+        ("height", "u64"),
+        ("round", ROUND),
+        ("pol_round", "int[-1..2147483647]"),
+        ("header", "BlockHeader"),
+        ("tx_hashes", "array<=10000(bin32)"),
+        ("last_commit", "nil|Commit"),
+        ("evidence", "array<=64(DuplicateVoteEvidence)"),
+        ("proposer", "bin32"),
+        ("timestamp_ms", "u64"),
+        ("signature", "bin64"),
+    ],
     validators.Validator: [("pubkey", "bin32"), ("power", "int[1..1099511627776]")],
     validators.ValidatorSet: [("validators", "array<=256(Validator)")],
     merkle.InclusionProof: [("index", "u64"), ("tree_size", "u64"), ("path", "array<=64(bin32)")],
@@ -101,6 +113,7 @@ MAX_BYTES = {
     types.Vote: 512,
     types.Block: 8 * 1024 * 1024,
     types.Proposal: 8 * 1024 * 1024 + 1024,
+    compact.CompactProposal: 512 * 1024,
 }
 
 
