@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import crypto
+from protocol.compact import CompactProposal
 from protocol.consensus import messages as cm
 from protocol.consensus.config import ConsensusConfig
 from protocol.consensus.signstate import SignState
@@ -235,11 +236,15 @@ class SimNode:
                     self.execute(b)
         return actions
 
-    def deliver(self, message: Proposal | Vote | DuplicateVoteEvidence, origin: str) -> None:
+    def deliver(self, message: Proposal | Vote | DuplicateVoteEvidence, origin: str, compact: bool = False) -> None:
         for observe in self.observers:
             observe(self, message)
-        if type(message) is Proposal and self.name not in self.cluster.faulty:
-            self.cluster.observe_proposal(message)
+        if type(message) is Proposal:
+            if self.name not in self.cluster.faulty:
+                self.cluster.observe_proposal(message)
+            if compact:
+                self.feed(ConsensusMessage(self.now, CompactProposal.of(message), origin))
+                return
         self.feed(ConsensusMessage(self.now, message, origin))
 
     def submit(self, txs: list[Tx]) -> list[TxAdmitted]:
@@ -366,8 +371,13 @@ class Cluster:
         params: Params = DEFAULT_PARAMS,
         twins: list[str] | tuple[str, ...] = (),
         keep_trace: bool = True,
+        compact_proposals: bool = True,
     ) -> None:
         self.seeds = SeedTree(seed)
+        # As on libp2p: a proposal is gossiped with its txs named by hash, and each peer
+        # rebuilds it from the txs it has (or fetches it whole). A Byzantine node's
+        # targeted sends (SendTo) carry whole proposals, which the wire also accepts.
+        self.compact_proposals = compact_proposals
         self.sched = Scheduler()
         self.trace = Trace(keep=keep_trace)
         self.cache = crypto.VerifyCache()  # verification is a pure function: share it
@@ -446,9 +456,10 @@ class Cluster:
     # ------------------------------------------------------------ transport
 
     def gossip(self, src: SimNode, message: object) -> None:
+        compact = self.compact_proposals and type(message) is Proposal  # what an honest node publishes
         for dst, delay in self.net.broadcast(src.name):
             node = self.nodes[dst]
-            node.later(delay, node.deliver, message, src.name)
+            node.later(delay, node.deliver, message, src.name, compact)
 
     def send(self, src: SimNode, message: object, targets: tuple[str, ...]) -> None:
         for dst, delay in self.net.broadcast(src.name, targets):
