@@ -264,7 +264,6 @@ class _Section:
         return []
 
 
-LONE_VALIDATOR_MESSAGE_BYTES = 896 * 1024  # blocks of 5,000 transfers (max_block_txs)
 AUTO_VERIFY_WORKERS = -1
 MAX_AUTO_VERIFY_WORKERS = 4
 
@@ -342,11 +341,11 @@ class P2PSection(_Section):
     max_message_bytes: int = _opt(
         512 * 1024,
         f"Largest gossip message this node publishes or accepts, in bytes. At most {HARD_GOSSIP_LIMIT} "
-        "(py-libp2p silently drops pubsub frames of 1 MiB or more). A proposal carries its block, so "
-        "this also bounds a block (less 16 KiB): about 3,300 transfers at the default. Larger blocks "
-        "cost a loaded network more than they bring (measured: 4 validators at 4,000 tx/s offered "
-        "committed less, with more memory); `ekklesia testnet init --validators 1` writes "
-        f"{LONE_VALIDATOR_MESSAGE_BYTES} for a lone validator, whose blocks reach no other validator.",
+        "(py-libp2p silently drops pubsub frames of 1 MiB or more). Proposals are gossiped with their "
+        "transactions named by hash (34 bytes each), so this bounds a block to "
+        "(max_message_bytes − 80 KiB) / 34 transactions, at most 5,000 (reached at the default). "
+        "Larger messages cost a loaded network more than they bring (measured before proposals were "
+        "compact: 4 validators at 4,000 tx/s offered committed less, with more memory).",
         _int_range(MIN_BATCH_BYTES, HARD_GOSSIP_LIMIT),
     )
 

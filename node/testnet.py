@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.config import LONE_VALIDATOR_MESSAGE_BYTES, Config, render, spare_cores
+from node.config import Config, render, spare_cores
 from node.errors import HomeError
 from node.home import Home
 from node.keys import Keystore, create_validator_key, write_private_file
@@ -94,8 +94,7 @@ def init_testnet(
         cfg = Config.from_mapping({
             "node": {"moniker": n.name, "verify_workers": spare_cores(os.cpu_count(), validators)},
             "p2p": {"listen": f"/ip4/127.0.0.1/tcp/{n.p2p_port}", "peers": peers,
-                    "min_peers": min(len(peers), 4),
-                    **({"max_message_bytes": LONE_VALIDATOR_MESSAGE_BYTES} if validators == 1 else {})},
+                    "min_peers": min(len(peers), 4)},
             "api": {"listen": f"127.0.0.1:{n.api_port}", "admin_enabled": True},
             "consensus": consensus,
             "metrics": {"enabled": True},

@@ -394,10 +394,10 @@ def test_verify_workers_default_to_the_spare_cores() -> None:
     assert NodeSection(verify_workers=6).verify_worker_count(2) == 6
 
 
-def test_testnet_init_sizes_messages_and_workers_for_its_topology(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_testnet_init_sizes_workers_for_its_topology(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import os
 
-    from node.config import LONE_VALIDATOR_MESSAGE_BYTES, Config, P2PSection, spare_cores
+    from node.config import Config, P2PSection, spare_cores
     from node.home import Home
     from node.testnet import init_testnet
 
@@ -405,6 +405,5 @@ def test_testnet_init_sizes_messages_and_workers_for_its_topology(tmp_path) -> N
         out = tmp_path / f"tn{n}"
         init_testnet(out, n, base_port=30000 + 100 * n, genesis_time_ms=0)
         cfg = Config.load(Home(out / "node0"), env={})
-        expected = LONE_VALIDATOR_MESSAGE_BYTES if n == 1 else P2PSection().max_message_bytes
-        assert cfg.p2p.max_message_bytes == expected
+        assert cfg.p2p.max_message_bytes == P2PSection().max_message_bytes
         assert cfg.node.verify_workers == spare_cores(os.cpu_count(), n)
