@@ -517,6 +517,8 @@ def summarize(raw: StepRaw, tracker: Tracker, *, warmup_s: float) -> dict[str, A
         "consensus_msgs_per_height_out": round(cons_msgs_out / dh, 2) if dh else None,
         "consensus_msgs_per_height_in": round(cons_msgs_in / dh, 2) if dh else None,
         "tx_gossip_msgs_per_s": round(tx_msgs_out / window, 1),
+        "compact_waits": int(delta("ekklesia_consensus_compact_waits_total")),
+        "block_requests": int(delta("ekklesia_consensus_block_requests_total")),
         "mempool_rejected_at_nodes": int(delta("ekklesia_mempool_rejected_total")),
         "mempool_rejected_by_reason": _by_reason(raw),
         "node_cpu_ms_per_tx": round(10 * sum(cpu_pct) / committed_tps, 3) if committed_tps else None,

@@ -140,6 +140,16 @@ class Metrics:
             "Votes received again (same validator, height, round, type and block).",
             ["type"], registry=r,
         )
+        self.compact_waits = Counter(
+            "ekklesia_consensus_compact_waits",
+            "Proposals that arrived naming transactions this node did not hold yet (they wait for them).",
+            registry=r,
+        )
+        self.block_requests = Counter(
+            "ekklesia_consensus_block_requests",
+            "Proposals or blocks this node asked its peers for whole (its gossip did not bring them).",
+            registry=r,
+        )
         self.blocks = Counter(
             "ekklesia_blocks_committed", "Blocks committed, by how they were decided.", ["source"], registry=r
         )

@@ -136,6 +136,7 @@ class Node:
         self._timers = Timers(self._on_timer)
         self._stored_send, self._stored_recv = trio.open_memory_channel[int](16)
         self._stored = trio.Event()
+        self._compact_waits = 0  # the replica's count, as last exported
         self._outbox_send, self._outbox_recv = trio.open_memory_channel[tuple[str, bytes]](4096)
         self._tx_batch: list[Tx] = []
         self._tx_batch_bytes = 0
@@ -198,6 +199,9 @@ class Node:
             min_peers=c.p2p.min_peers,
             max_peers=c.p2p.max_peers,
             max_gossip_bytes=c.p2p.max_message_bytes,
+            mesh_degree=c.p2p.mesh_degree,
+            mesh_degree_low=c.p2p.mesh_degree_low,
+            mesh_degree_high=c.p2p.mesh_degree_high,
             rate_limits=rate_limits_from(c.p2p),
             reqresp=ReqRespLimits(max_response_bytes=c.sync.max_response_bytes),
         )
@@ -304,7 +308,11 @@ class Node:
         self._observe_engine()
 
     def _observe_engine(self) -> None:
-        engine = self.replica.engine if self.replica is not None else None
+        replica = self.replica
+        if replica is not None and replica.waiting.waits != self._compact_waits:
+            self.metrics.compact_waits.inc(max(0, replica.waiting.waits - self._compact_waits))
+            self._compact_waits = replica.waiting.waits
+        engine = replica.engine if replica is not None else None
         st = engine.state if engine is not None else None
         if st is None:
             return
@@ -350,6 +358,7 @@ class Node:
                 # after height here without ever yielding to the network or a signal.
                 self._stored_send.send_nowait(a.block.height)
             case cm.RequestBlock():
+                self.metrics.block_requests.inc()
                 if self.syncer is not None:
                     self.syncer.wake_pull()
             case TxAdmitted():

@@ -131,6 +131,7 @@ class WaitingRoom:
         self._heard: OrderedDict[bytes, Tx] = OrderedDict()
         self.max_waiting, self.max_heard = max_waiting, max_heard
         self.fetch_after_ms, self.refetch_ms = fetch_after_ms, refetch_ms
+        self.waits = 0  # proposals that ever waited (a count for metrics)
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -155,6 +156,7 @@ class WaitingRoom:
         if self.full:
             raise ValueError("the waiting room is full")
         self._waiting[cp.block_hash] = _Waiting(cp, origin, now_ms, set(cp.missing(self.lookup)))
+        self.waits += 1
 
     def arrived(self, txs: Sequence[Tx]) -> list[tuple[Proposal, str]]:
         """The proposals these transactions completed, with their origins (no longer waiting)."""

@@ -13,7 +13,8 @@ from node.runtime import Node
 from node.testnet import init_testnet
 from protocol import crypto, messages
 from protocol.compact import CompactProposal
-from protocol.replica import LOCAL, Broadcast, TxAdmitted
+from protocol.consensus import messages as cm
+from protocol.replica import LOCAL, Broadcast, Replica, TxAdmitted
 from protocol.types import Proposal, Tx, Vote, VoteType, make_block
 
 
@@ -88,4 +89,19 @@ def test_a_proposal_goes_out_compact_right_after_the_pending_local_tx_batch(tmp_
     compact = messages.decode_consensus(sent[1][1])
     assert compact == CompactProposal.of(proposal) and len(sent[1][1]) < len(messages.encode_tagged(proposal))
     assert node._tx_batch == []  # not sent twice
+    node.store.close()
+
+
+def test_proposals_that_wait_for_txs_and_whole_fetches_are_counted(tmp_path):
+    init_testnet(tmp_path / "tn", 1, base_port=47300, genesis_time_ms=time.time_ns() // 1_000_000)
+    home = Home(tmp_path / "tn" / "node0")
+    node = Node(home, Config.load(home, env={}))
+    node.store = node._open_store()
+    node.replica = Replica(node._replica_config(), node.store.state_view(), None, node.cache)
+    node._execute(cm.RequestBlock(1, 0, bytes(32)), deque())
+    assert sample(node, "ekklesia_consensus_block_requests_total") == 1
+    node.replica.waiting.waits = 3  # the replica's own count of proposals that waited
+    node._observe_engine()
+    node._observe_engine()
+    assert sample(node, "ekklesia_consensus_compact_waits_total") == 3
     node.store.close()

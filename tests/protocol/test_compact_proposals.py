@@ -106,6 +106,7 @@ def test_a_proposal_waits_for_a_late_tx_and_goes_on_when_it_comes():
     assert prevotes(out) == [] and of(out, Penalise) == []
     out = r.feed(TxsReceived(r.clock, TXS[3:], "peer-q"))
     assert prevotes(out) == [proposal.block.hash]
+    assert r.replica is not None and r.replica.waiting.waits == 1 and len(r.replica.waiting) == 0
 
 
 def test_a_tx_refused_for_a_nonce_gap_still_rebuilds_the_proposal():
