@@ -68,9 +68,10 @@ class NetworkConfig:
     incoming_buffer: int = 1024  # per topic; messages beyond it are dropped and counted
     # per topic, payload bytes waiting for the node (1,024 proposals would be 512 MiB)
     incoming_buffer_bytes: int = 64 * 1024 * 1024
-    mesh_degree: int = 6
-    mesh_degree_low: int = 4
-    mesh_degree_high: int = 12
+    # Each message reaches a node about `mesh_degree` times (see node.config p2p.mesh_degree).
+    mesh_degree: int = 3
+    mesh_degree_low: int = 2
+    mesh_degree_high: int = 4
     heartbeat_interval: int = 1  # seconds (py-libp2p's default of 120 s is unusable)
     seen_ttl: int = 120  # seconds a payload hash is remembered for dedup
     deliver_own_messages: bool = False  # echo our own publishes on incoming()

@@ -304,6 +304,8 @@ def test_invalid_value_names_the_key(toml: str, key: str, fragment: str) -> None
     ("toml", "key"),
     [
         ("[p2p]\nmin_peers = 10\nmax_peers = 5", "p2p.min_peers"),
+        ("[p2p]\nmesh_degree = 5", "p2p.mesh_degree"),
+        ("[p2p]\nmesh_degree_low = 3\nmesh_degree = 2\nmesh_degree_high = 2", "p2p.mesh_degree"),
         ("[mempool]\nmax_txs = 10\nmax_per_sender = 11", "mempool.max_per_sender"),
         ("[p2p]\nmax_message_bytes = 100_000\n[mempool]\nbatch_max_bytes = 200_000", "mempool.batch_max_bytes"),
         ('[metrics]\nenabled = true\nlisten = "127.0.0.1:26657"', "metrics.listen"),
