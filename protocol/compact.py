@@ -152,6 +152,11 @@ class WaitingRoom:
         if len(self._heard) > self.max_heard:
             self._heard.popitem(last=False)
 
+    def holds_round(self, height: int, round: int) -> bool:
+        """A proposal for (height, round) waits already (a proposer's second one for the
+        same round is equivocation: it waits for no one)."""
+        return any(w.proposal.height == height and w.proposal.round == round for w in self._waiting.values())
+
     def wait(self, cp: CompactProposal, origin: str, now_ms: int) -> None:
         if self.full:
             raise ValueError("the waiting room is full")
@@ -197,8 +202,9 @@ class WaitingRoom:
     def drop(self, block_hash: bytes) -> None:
         self._waiting.pop(block_hash, None)
 
-    def drop_through(self, height: int) -> None:
-        for key in [k for k, w in self._waiting.items() if w.proposal.height <= height]:
+    def drop_before(self, height: int, round: int) -> None:
+        """Forget proposals for rounds before (height, round): the engine has moved on."""
+        for key in [k for k, w in self._waiting.items() if (w.proposal.height, w.proposal.round) < (height, round)]:
             del self._waiting[key]
 
     def clear(self) -> None:

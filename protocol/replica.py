@@ -514,7 +514,7 @@ class Replica:
         block, commit = pending
         self.head, self.head_commit = block, commit
         self._results.clear()
-        self.waiting.drop_through(block.height)
+        self.waiting.drop_before(block.height + 1, 0)
         evicted = self.mempool.update(block.txs)
         if self._stored_txs:
             self._after_block(block, evicted, out)
@@ -696,10 +696,21 @@ class Replica:
         if not engine.expects_proposal(cp.height, cp.round, cp.proposer):
             self._unexpected_compact(cp, origin, out)
             return
+        st = engine.state
+        assert st is not None
+        # What may wait: this round's proposal and the next one's, or the next height's
+        # first. A proposer signing far-future rounds cannot crowd out the current one.
+        if cp.round > (st.round + 1 if cp.height == st.height else 0):
+            out.append(cm.Ignored(cm.IgnoreCode.ROUND_LIMIT, f"round {cp.round} is too far ahead to wait for its txs",
+                                  origin, cp.height))
+            return
+        if self.waiting.holds_round(cp.height, cp.round):
+            return
         reason = cp.check(self.config.chain_id, self.cache)
         if reason is not None:
             out.append(Penalise(origin, f"compact proposal: {reason}"))
             return
+        self.waiting.drop_before(st.height, st.round)
         if self.waiting.full:
             out.append(cm.Ignored(cm.IgnoreCode.BUFFER_FULL, "compact proposals waiting for txs", origin, cp.height))
             return

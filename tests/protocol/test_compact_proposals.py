@@ -179,16 +179,20 @@ def test_a_compact_proposal_that_cannot_wait_is_judged_like_a_proposal():
     assert ignored.code == cm.IgnoreCode.FUTURE_HEIGHT and ignored.origin == "peer-ahead"
 
 
-def test_waiting_compact_proposals_are_bounded():
+def test_only_the_current_and_next_round_wait_so_far_rounds_cannot_crowd_them_out():
     _, r, _ = hosts()
-    r.run_until(100)
-    outs = [r.feed(ConsensusMessage(r.clock, signed(scheduled(r, n), r, round=n, txs=UNKNOWN), f"peer-{n}"))
-            for n in range(COMPACT_PENDING_MAX + 1)]
-    assert all(of(out, cm.Ignored) == [] and of(out, Penalise) == [] for out in outs[:-1])
-    [full] = of(outs[-1], cm.Ignored)
-    assert full.code == cm.IgnoreCode.BUFFER_FULL
+    r.run_until(100)  # round 0
+    outs = {n: r.feed(ConsensusMessage(r.clock, signed(scheduled(r, n), r, round=n, txs=UNKNOWN), f"peer-{n}"))
+            for n in range(COMPACT_PENDING_MAX + 2)}
+    assert all(of(outs[n], cm.Ignored) == [] and of(outs[n], Penalise) == [] for n in (0, 1))
+    for n in range(2, COMPACT_PENDING_MAX + 2):
+        [ignored] = of(outs[n], cm.Ignored)
+        assert ignored.code == cm.IgnoreCode.ROUND_LIMIT
+    twin = signed(scheduled(r, 0), r, round=0, txs=(transfer(BOB, 11),))  # the proposer's second round-0 block
+    assert r.feed(ConsensusMessage(r.clock, twin, "peer-t")) == []
     asks = of(r.feed(Tick(r.clock + COMPACT_FETCH_AFTER_MS)), cm.RequestBlock)
-    assert sorted(a.round for a in asks) == list(range(COMPACT_PENDING_MAX))
+    assert sorted(a.round for a in asks) == [0, 1]
+    assert r.replica is not None and len(r.replica.waiting) == 2 <= COMPACT_PENDING_MAX
 
 
 def test_a_decided_height_drops_its_waiting_proposals():
