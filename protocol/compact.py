@@ -22,17 +22,19 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from protocol import crypto, merkle
-from protocol.limits import MAX_BLOCK_TXS, MAX_EVIDENCE, MAX_ROUND
+from protocol.limits import MAX_BLOCK_TXS, MAX_EVIDENCE
 from protocol.types import (
     Block,
     BlockHeader,
     Commit,
     DuplicateVoteEvidence,
+    PolRound,
     Proposal,
     Round,
     Tx,
+    check_proposal_rounds,
 )
-from protocol.wire import HASH, PUBKEY, SIGNATURE, U64, Int, Nested, Optional, Seq, Struct, struct_list
+from protocol.wire import HASH, PUBKEY, SIGNATURE, U64, Nested, Optional, Seq, Struct, struct_list
 
 # Header, last commit of 256 validators, 64 pieces of evidence, 10,000 hashes.
 MAX_COMPACT_PROPOSAL_BYTES = 512 * 1024
@@ -45,7 +47,7 @@ class CompactProposal(Struct):
 
     height: Annotated[int, U64]
     round: Round
-    pol_round: Annotated[int, Int(-1, MAX_ROUND)]
+    pol_round: PolRound
     header: Annotated[BlockHeader, Nested(BlockHeader)]
     tx_hashes: Annotated[tuple[bytes, ...], Seq(HASH, MAX_BLOCK_TXS)]
     last_commit: Annotated[Commit | None, Optional(Nested(Commit))]
@@ -55,10 +57,7 @@ class CompactProposal(Struct):
     signature: Annotated[bytes, SIGNATURE]
 
     def __post_init__(self) -> None:
-        if self.pol_round >= self.round:
-            raise ValueError("pol_round must be below the proposal's round")
-        if self.header.height != self.height:
-            raise ValueError("proposal height differs from its block's height")
+        check_proposal_rounds(self.height, self.round, self.pol_round, self.header.height)
 
     @staticmethod
     def of(p: Proposal) -> CompactProposal:

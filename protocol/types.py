@@ -45,6 +45,7 @@ from protocol.wire import (
 
 ZERO_HASH = bytes(32)
 Round = Annotated[int, Int(0, MAX_ROUND)]
+PolRound = Annotated[int, Int(-1, MAX_ROUND)]  # a polka's round, or -1
 
 
 # ---------------------------------------------------------------- transactions
@@ -357,6 +358,14 @@ class Block(Struct):
         return None
 
 
+def check_proposal_rounds(height: int, round: int, pol_round: int, block_height: int) -> None:
+    """The rules a proposal's own fields obey (also in its compact form)."""
+    if pol_round >= round:
+        raise ValueError("pol_round must be below the proposal's round")
+    if block_height != height:
+        raise ValueError("proposal height differs from its block's height")
+
+
 def tx_root(txs: tuple[Tx, ...] | list[Tx]) -> bytes:
     return merkle.root([tx.hash for tx in txs])
 
@@ -407,17 +416,14 @@ class Proposal(Struct):
 
     height: Annotated[int, U64]
     round: Round
-    pol_round: Annotated[int, Int(-1, MAX_ROUND)]
+    pol_round: PolRound
     block: Annotated[Block, Nested(Block)]
     proposer: Annotated[bytes, PUBKEY]
     timestamp_ms: Annotated[int, U64]
     signature: Annotated[bytes, SIGNATURE]
 
     def __post_init__(self) -> None:
-        if self.pol_round >= self.round:
-            raise ValueError("pol_round must be below the proposal's round")
-        if self.block.header.height != self.height:
-            raise ValueError("proposal height differs from its block's height")
+        check_proposal_rounds(self.height, self.round, self.pol_round, self.block.header.height)
 
     def signing_payload(self) -> bytes:
         return Proposal.payload(self.height, self.round, self.pol_round, self.block.hash, self.proposer,
