@@ -444,7 +444,8 @@ class Replica:
             return
         inner: cm.Input
         if isinstance(msg, Proposal):
-            self.waiting.drop(msg.block.hash)  # a full copy came (a pull answered)
+            if msg.block.hash in self.waiting and msg.block.check_structure() is None:
+                self.waiting.drop(msg.block.hash)  # a full copy came (a pull answered), not an altered one
             inner = cm.ProposalReceived(inp.now_ms, msg, inp.origin)
         else:
             inner = cm.VoteReceived(inp.now_ms, msg, inp.origin)

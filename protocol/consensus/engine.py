@@ -423,6 +423,8 @@ class Engine:
         if not p.verify(self._chain_id, self._cache):
             out.append(Rejected(RejectCode.BAD_SIGNATURE, "bad proposal signature", origin, None, p.height))
             return
+        if self._altered(p.block, origin, out):
+            return
         h.log.note_round(p.proposer, p.round)
         if not h.log.admit(p.proposer, p.round, h.round):
             reason = f"round {p.round} is beyond the proposer's future-round quota"
@@ -451,16 +453,30 @@ class Engine:
             out.append(Ignored(IgnoreCode.UNSOLICITED, "block was not requested", origin, block.height))
             return
         assert h is not None
+        if self._altered(block, origin, out):
+            return
         h.log.add_fetched(block)
         if not logged:
             out.append(WalAppend(WalRecord.of(block)))
         self._learn_block(h, block, origin, None, out)
 
+    def _altered(self, block: Block, origin: str, out: list[Action]) -> bool:
+        """The block's body does not match its header. The proposer signed the header
+        (the block hash) only, so whoever delivered this altered it: refuse the copy,
+        and neither log it nor judge the block hash on it, or an altered copy that came
+        first would make this node refuse the genuine block."""
+        reason = block.check_structure()
+        if reason is None:
+            return False
+        out.append(Rejected(RejectCode.INVALID_BLOCK, f"body does not match its header: {reason}", origin, None,
+                            block.height))
+        return True
+
     def _learn_block(self, h: _Height, block: Block, origin: str, culprit: bytes | None, out: list[Action]) -> None:
         block_hash = block.hash
         if h.log.validity_asked(block_hash):
             return
-        reason = check_block(h.ctx, block, self._cache)
+        reason = check_block(h.ctx, block, self._cache, structure_checked=True)
         if reason is not None:
             h.log.set_validity(block_hash, False)
             out.append(Rejected(RejectCode.INVALID_BLOCK, reason, origin, culprit, h.height))

@@ -36,15 +36,18 @@ class HeightContext:
             raise ValueError("above height 1 the previous validator set is needed")
 
 
-def check_block(ctx: HeightContext, block: Block, cache: crypto.VerifyCache | None = None) -> str | None:
+def check_block(
+    ctx: HeightContext, block: Block, cache: crypto.VerifyCache | None = None, *, structure_checked: bool = False
+) -> str | None:
     """None if `block` may be decided at `ctx.height` as far as consensus is
-    concerned; otherwise the reason it may not."""
+    concerned; otherwise the reason it may not. `structure_checked`: the caller has
+    found `block.check_structure()` clean already."""
     h = block.header
     if h.chain_id != ctx.chain_id:
         return f"block is for chain {h.chain_id!r}"
     if h.height != ctx.height:
         return f"block is for height {h.height}, expected {ctx.height}"
-    reason = block.check_structure()
+    reason = None if structure_checked else block.check_structure()
     if reason is not None:
         return reason
     if h.prev_hash != ctx.prev_block_hash:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from protocol.consensus import HeightContext, check_block, conflicting_commit_evidence, verify_decided
-from protocol.types import ZERO_HASH, Commit, make_block
+from protocol.consensus import (
+    Broadcast,
+    HeightContext,
+    ProposalReceived,
+    RejectCode,
+    Rejected,
+    ValidateBlock,
+    WalAppend,
+    check_block,
+    conflicting_commit_evidence,
+    verify_decided,
+)
+from protocol.types import ZERO_HASH, Commit, Proposal, Vote, make_block
 from protocol.validators import ValidatorSet
 
-from .harness import CHAIN_ID, GENESIS_MS, Net, keypair
+from .harness import CHAIN_ID, GENESIS_MS, Net, keypair, make_tx
+from .rig import Rig
 
 
 def chain_of(heights: int) -> Net:
@@ -87,3 +99,26 @@ def test_forensics_needs_the_same_height_and_round() -> None:
     assert conflicting_commit_evidence(commit, commit) == []
     other_round = replace(commit, round=1, block_hash=b"\x09" * 32)
     assert conflicting_commit_evidence(commit, other_round) == []
+
+
+def test_an_altered_copy_of_a_proposal_does_not_spoil_the_genuine_one() -> None:
+    """The proposer signs the header only: a peer can relay its proposal with other
+    txs. That copy is refused, the proposer is not blamed, and the genuine proposal
+    arriving after it is validated and prevoted as if the copy had never come."""
+    rig = Rig()
+    rig.step(rig.start())
+    genuine = rig.block("B1", 0)
+    signed = rig.proposal(0, "B1").proposal
+    altered = Proposal(signed.height, signed.round, signed.pol_round,
+                       replace(genuine, txs=(make_tx(99),)), signed.proposer, signed.timestamp_ms, signed.signature)
+    assert altered.verify(CHAIN_ID)  # the signature holds: it covers the header
+    out = rig.step(ProposalReceived(rig.now, altered, "v9"))
+    [rejected] = [a for a in out if isinstance(a, Rejected)]
+    assert rejected.code == RejectCode.INVALID_BLOCK and rejected.origin == "v9" and rejected.culprit is None
+    assert not any(isinstance(a, ValidateBlock | WalAppend) for a in out)
+    out = rig.step(ProposalReceived(rig.now, signed, "v1"))
+    assert [a.block for a in out if isinstance(a, ValidateBlock)] == [genuine]
+    assert not any(isinstance(a, Rejected) for a in out)
+    out = rig.step(rig.validity("B1"))
+    prevotes = [a.message for a in out if isinstance(a, Broadcast) and isinstance(a.message, Vote)]
+    assert [v.block_hash for v in prevotes] == [genuine.hash]

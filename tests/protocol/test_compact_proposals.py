@@ -207,3 +207,16 @@ def test_a_decided_height_drops_its_waiting_proposals():
     r.run_until(r.now + 1)  # the host stores the block
     assert r.height == 1
     assert of(r.feed(Tick(r.clock + 10 * COMPACT_FETCH_AFTER_MS)), cm.RequestBlock) == []
+
+
+def test_an_altered_full_copy_does_not_end_the_wait():
+    _, r, proposal = hosts()
+    deliver(r, CompactProposal.of(proposal))
+    block = proposal.block
+    altered = Proposal(proposal.height, proposal.round, proposal.pol_round,
+                       Block(block.header, (transfer(BOB, 7),), block.last_commit, block.evidence),
+                       proposal.proposer, proposal.timestamp_ms, proposal.signature)
+    out = r.feed(ConsensusMessage(r.clock, altered, "peer-liar"))
+    assert [pen.origin for pen in of(out, Penalise)] == ["peer-liar"] and prevotes(out) == []
+    out = r.feed(TxsReceived(r.clock, TXS, "peer-p"))  # the genuine proposal still waits, and completes
+    assert prevotes(out) == [block.hash]
