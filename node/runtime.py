@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -400,7 +400,7 @@ class Node:
             })
         )
         # Per-tx events and statuses are built only for someone listening or waiting.
-        listening, waiters = bool(len(self.events)), self._waiters
+        listening, waiters = self.events.wants("tx"), self._waiters
         if not listening and not waiters:
             return
         for i, (tx, r) in enumerate(zip(block.txs, result.tx_results, strict=True)):
@@ -779,8 +779,8 @@ class Node:
     def peers(self) -> list[str]:
         return self.network.peers() if self.network is not None else []
 
-    def subscribe(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[NodeEvent]]:
-        return self.events.subscribe()
+    def subscribe(self, kinds: Collection[str]) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[NodeEvent]]:
+        return self.events.subscribe(kinds)
 
     def metrics_text(self) -> bytes:
         if self.replica is not None:

@@ -398,7 +398,7 @@ class _Handlers:
         )
 
     async def _event_stream(self, kinds: set[str]) -> AsyncIterator[bytes]:
-        async with self.node.subscribe() as channel:
+        async with self.node.subscribe(kinds) as channel:
             yield b"retry: 3000\n: subscribed\n\n"
             while True:
                 event = None

@@ -3,6 +3,7 @@ the API never reaches into the node's internals, so it cannot make protocol deci
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -70,8 +71,9 @@ class NodeAPI(Protocol):
 
     def peers(self) -> list[str]: ...
 
-    def subscribe(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[NodeEvent]]:
-        """A bounded channel of events; a slow subscriber loses events, never blocks the node."""
+    def subscribe(self, kinds: Collection[str]) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[NodeEvent]]:
+        """A bounded channel of the events of `kinds`; a slow subscriber loses events,
+        never blocks the node."""
         ...
 
     def metrics_text(self) -> bytes:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -336,8 +336,8 @@ class SimNodeAPI:
     def peers(self) -> list[str]:
         return []
 
-    def subscribe(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[NodeEvent]]:
-        return self.hub.subscribe()
+    def subscribe(self, kinds: Collection[str]) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[NodeEvent]]:
+        return self.hub.subscribe(kinds)
 
     def metrics_text(self) -> bytes:
         return self.metrics.render()

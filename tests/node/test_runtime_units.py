@@ -7,7 +7,9 @@ from collections import deque
 
 import trio
 
+from node.api.contract import NodeEvent
 from node.config import Config
+from node.events import EventHub
 from node.home import Home
 from node.runtime import Node
 from node.testnet import init_testnet
@@ -105,3 +107,19 @@ def test_proposals_that_wait_for_txs_and_whole_fetches_are_counted(tmp_path):
     node._observe_engine()
     assert sample(node, "ekklesia_consensus_compact_waits_total") == 3
     node.store.close()
+
+
+async def test_event_subscribers_get_only_their_kinds_and_unwanted_kinds_are_not_built():
+    hub = EventHub(buffer=4)
+    assert not hub.wants("tx") and not hub.wants("block")
+    async with hub.subscribe({"block"}) as blocks, hub.subscribe({"block", "tx"}) as both:
+        assert hub.wants("block") and hub.wants("tx")
+        for i in range(10):  # a block of 10 txs: the block-only channel must not fill with them
+            hub.publish(NodeEvent("tx", {"index": i}))
+        hub.publish(NodeEvent("block", {"height": 1}))
+        assert blocks.receive_nowait().kind == "block"
+        assert [both.receive_nowait().data for _ in range(4)] == [{"index": i} for i in range(4)]
+        assert hub.dropped == 7  # the slow two-kind subscriber lost 6 txs and the block
+    async with hub.subscribe({"block"}):
+        assert not hub.wants("tx")  # a node with only block subscribers builds no tx events
+    assert len(hub) == 0
