@@ -13,9 +13,10 @@ no heights in labels). `docs/api.md` lists every metric.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -24,6 +25,22 @@ VOTE_TYPES = ("prevote", "precommit")
 TOPICS = ("txs", "consensus")
 DIRECTIONS = ("in", "out")
 BLOCK_SOURCES = ("consensus", "sync")
+# The network layer's own counters (node.p2p.Network.stats), as `event` labels: most are
+# losses py-libp2p would otherwise keep silent.
+P2P_EVENTS = (
+    "gossip_send_dropped",  # an outbound RPC dropped: py-libp2p's 32-slot peer queue was full
+    "gossip_dropped",  # an inbound message dropped: our incoming channel was full
+    "gossip_published_alone",  # published with no peer on the topic: reached nobody
+    "gossip_rejected",
+    "gossip_ignored",
+    "gossip_rate_limited",
+    "gossip_validator_errors",
+    "dials",
+    "dial_failures",
+    "connections_refused",
+    "peers_banned",
+    "handler_errors",
+)
 MEMPOOL_REASONS = (
     "syncing",
     "busy",
@@ -200,6 +217,8 @@ class Metrics:
             "ekklesia_sync_target_height", "Highest height a peer reported (what sync catches up to).", registry=r
         )
         self.synced_blocks = Counter("ekklesia_sync_blocks", "Blocks applied through block sync.", registry=r)
+        self._p2p = _P2PEvents()
+        r.register(self._p2p)
 
         # Every series exists from the start (at zero): rate() needs the first sample.
         for step in STEPS:
@@ -311,8 +330,30 @@ class Metrics:
     def set_sync_target(self, height: int) -> None:
         self.sync_target.set(max(height, 0))
 
+    def p2p_source(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        """Where `ekklesia_p2p_events_total` reads the network's counters (at scrape time)."""
+        self._p2p.source = stats
+
     # ------------------------------------------------------------ exposition
 
     def render(self) -> bytes:
         """Prometheus text exposition (format 0.0.4) of this node's registry."""
         return generate_latest(self.registry)
+
+
+class _P2PEvents:
+    """`ekklesia_p2p_events_total{event}`: the network's monotonic counters, read when
+    scraped (they live in node.p2p, which counts them as they happen)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Mapping[str, int]] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "ekklesia_p2p_events", "Network events by kind (losses, refusals, dials), from the p2p layer.",
+            labels=["event"],
+        )
+        stats = self.source() if self.source is not None else {}
+        for event in P2P_EVENTS:
+            family.add_metric([event], float(stats.get(event, 0)))
+        yield family

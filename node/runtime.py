@@ -225,6 +225,7 @@ class Node:
                 request_handler=self._serve_request,
             )
             self.node_id = self.network.peer_id
+            self.metrics.p2p_source(self.network.stats)
             self.log = self.log.bind(node=self.node_id[-8:])
             self.syncer = Syncer(self)
             async with trio.open_nursery() as nursery:

@@ -175,3 +175,18 @@ def test_docs_name_every_route_and_metric():
     names = sorted(n for n in families(Metrics().render()) if not n.endswith("_created"))
     undocumented = [n for n in names if not re.search(rf"`{re.escape(n)}(_total|_bucket)?`", text)]
     assert not undocumented, f"docs/api.md lacks metrics {undocumented}"
+
+
+def test_the_network_counters_are_exported_at_scrape_time():
+    m = Metrics(CHAIN)
+    assert sample(m.render(), "ekklesia_p2p_events_total", event="gossip_send_dropped") == 0  # no network yet
+    counters = {"gossip_send_dropped": 46, "dial_failures": 2, "rr_requests": 9}
+    m.p2p_source(lambda: counters)
+    out = m.render()
+    assert sample(out, "ekklesia_p2p_events_total", event="gossip_send_dropped") == 46
+    assert sample(out, "ekklesia_p2p_events_total", event="dial_failures") == 2
+    assert sample(out, "ekklesia_p2p_events_total", event="peers_banned") == 0
+    counters["gossip_send_dropped"] = 50  # read when scraped, not copied once
+    assert sample(m.render(), "ekklesia_p2p_events_total", event="gossip_send_dropped") == 50
+    with pytest.raises(KeyError):
+        sample(out, "ekklesia_p2p_events_total", event="rr_requests")  # a fixed set of labels only
