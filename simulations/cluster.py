@@ -236,16 +236,14 @@ class SimNode:
                     self.execute(b)
         return actions
 
-    def deliver(self, message: Proposal | Vote | DuplicateVoteEvidence, origin: str, compact: bool = False) -> None:
+    def deliver(self, message: Proposal | Vote | DuplicateVoteEvidence, origin: str,
+                compact: CompactProposal | None = None) -> None:
+        """`compact`: the form `message` (a proposal) travels in; observers see the whole one."""
         for observe in self.observers:
             observe(self, message)
-        if type(message) is Proposal:
-            if self.name not in self.cluster.faulty:
-                self.cluster.observe_proposal(message)
-            if compact:
-                self.feed(ConsensusMessage(self.now, CompactProposal.of(message), origin))
-                return
-        self.feed(ConsensusMessage(self.now, message, origin))
+        if type(message) is Proposal and self.name not in self.cluster.faulty:
+            self.cluster.observe_proposal(message)
+        self.feed(ConsensusMessage(self.now, message if compact is None else compact, origin))
 
     def submit(self, txs: list[Tx]) -> list[TxAdmitted]:
         """A client hands txs to this node; returns the node's answers."""
@@ -456,7 +454,8 @@ class Cluster:
     # ------------------------------------------------------------ transport
 
     def gossip(self, src: SimNode, message: object) -> None:
-        compact = self.compact_proposals and type(message) is Proposal  # what an honest node publishes
+        # What an honest node publishes: built once for all its receivers.
+        compact = CompactProposal.of(message) if self.compact_proposals and type(message) is Proposal else None
         for dst, delay in self.net.broadcast(src.name):
             node = self.nodes[dst]
             node.later(delay, node.deliver, message, src.name, compact)
