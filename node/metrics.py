@@ -157,11 +157,12 @@ class Metrics:
             "Votes received again (same validator, height, round, type and block).",
             ["type"], registry=r,
         )
-        self.compact_waits = Counter(
+        # Counted by the replica; read when scraped (`compact_waits.source`).
+        self.compact_waits = _ReadCounter(
             "ekklesia_consensus_compact_waits",
             "Proposals that arrived naming transactions this node did not hold yet (they wait for them).",
-            registry=r,
         )
+        r.register(self.compact_waits)
         self.block_requests = Counter(
             "ekklesia_consensus_block_requests",
             "Proposals or blocks this node asked its peers for whole (its gossip did not bring them).",
@@ -217,7 +218,10 @@ class Metrics:
             "ekklesia_sync_target_height", "Highest height a peer reported (what sync catches up to).", registry=r
         )
         self.synced_blocks = Counter("ekklesia_sync_blocks", "Blocks applied through block sync.", registry=r)
-        self._p2p = _P2PEvents()
+        self._p2p = _ReadCounter(
+            "ekklesia_p2p_events", "Network events by kind (losses, refusals, dials), from the p2p layer.",
+            label="event", keys=P2P_EVENTS,
+        )
         r.register(self._p2p)
 
         # Every series exists from the start (at zero): rate() needs the first sample.
@@ -341,19 +345,18 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class _P2PEvents:
-    """`ekklesia_p2p_events_total{event}`: the network's monotonic counters, read when
-    scraped (they live in node.p2p, which counts them as they happen)."""
+class _ReadCounter:
+    """A monotonic count kept by another part of the node (the p2p layer, the replica),
+    read when scraped rather than mirrored as it changes. `source` returns the values
+    by `label` value, one for each of `keys`; an unlabelled counter reads key ""."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, doc: str, *, label: str | None = None, keys: tuple[str, ...] = ("",)) -> None:
+        self.name, self.doc, self.label, self.keys = name, doc, label, keys
         self.source: Callable[[], Mapping[str, int]] | None = None
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
-            "ekklesia_p2p_events", "Network events by kind (losses, refusals, dials), from the p2p layer.",
-            labels=["event"],
-        )
-        stats = self.source() if self.source is not None else {}
-        for event in P2P_EVENTS:
-            family.add_metric([event], float(stats.get(event, 0)))
+        family = CounterMetricFamily(self.name, self.doc, labels=[self.label] if self.label else [])
+        values = self.source() if self.source is not None else {}
+        for key in self.keys:
+            family.add_metric([key] if self.label else [], float(values.get(key, 0)))
         yield family

@@ -127,6 +127,7 @@ class Node:
         self.cache = crypto.VerifyCache(VERIFY_CACHE_ENTRIES)
         self.events = EventHub()
         self.metrics = Metrics(self.chain_id)
+        self.metrics.compact_waits.source = lambda: {"": self.replica.waiting.waits if self.replica is not None else 0}
         self._exec_started = 0.0
         self._round_seen: tuple[int, int, str] | None = None
         self._step_since = 0.0
@@ -140,7 +141,6 @@ class Node:
         self._timers = Timers(self._on_timer)
         self._stored_send, self._stored_recv = trio.open_memory_channel[int](16)
         self._stored = trio.Event()
-        self._compact_waits = 0  # the replica's count, as last exported
         self._outbox_send, self._outbox_recv = trio.open_memory_channel[tuple[str, bytes]](4096)
         self._tx_batch: list[Tx] = []
         self._tx_batch_bytes = 0
@@ -313,11 +313,7 @@ class Node:
         self._observe_engine()
 
     def _observe_engine(self) -> None:
-        replica = self.replica
-        if replica is not None and replica.waiting.waits != self._compact_waits:
-            self.metrics.compact_waits.inc(max(0, replica.waiting.waits - self._compact_waits))
-            self._compact_waits = replica.waiting.waits
-        engine = replica.engine if replica is not None else None
+        engine = self.replica.engine if self.replica is not None else None
         st = engine.state if engine is not None else None
         if st is None:
             return

@@ -102,9 +102,7 @@ def test_proposals_that_wait_for_txs_and_whole_fetches_are_counted(tmp_path):
     node.replica = Replica(node._replica_config(), node.store.state_view(), None, node.cache)
     node._execute(cm.RequestBlock(1, 0, bytes(32)), deque())
     assert sample(node, "ekklesia_consensus_block_requests_total") == 1
-    node.replica.waiting.waits = 3  # the replica's own count of proposals that waited
-    node._observe_engine()
-    node._observe_engine()
+    node.replica.waiting.waits = 3  # the replica's own count of proposals that waited, read when scraped
     assert sample(node, "ekklesia_consensus_compact_waits_total") == 3
     node.store.close()
 
