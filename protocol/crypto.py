@@ -53,10 +53,25 @@ def sign_bytes(chain_id: str, kind: str, payload: bytes) -> bytes:
     return codec.pack_tree([SIG_DOMAIN, chain_id, kind, payload])
 
 
+# A tx's sender address is needed at admission, in the mempool's nonce lookups and in
+# execution (five hashes per tx); the active senders fit here. Cleared when full.
+_ADDRESS_CACHE_MAX = 16_384
+_addresses: dict[bytes, bytes] = {}
+
+
 def address(pubkey: bytes) -> bytes:
+    if type(pubkey) is bytes:
+        cached = _addresses.get(pubkey)
+        if cached is not None:
+            return cached
     if len(pubkey) != PUBKEY_LEN:
         raise ValueError("an ed25519 public key has 32 bytes")
-    return sha256(ADDRESS_DOMAIN + pubkey)[:ADDRESS_LEN]
+    pubkey = bytes(pubkey)
+    addr = sha256(ADDRESS_DOMAIN + pubkey)[:ADDRESS_LEN]
+    if len(_addresses) >= _ADDRESS_CACHE_MAX:
+        _addresses.clear()
+    _addresses[pubkey] = addr
+    return addr
 
 
 def address_hex(pubkey: bytes) -> str:

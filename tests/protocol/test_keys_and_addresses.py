@@ -62,3 +62,21 @@ def test_keypair_repr_never_shows_the_seed() -> None:
     text = repr(crypto.Keypair(seed))
     assert seed.hex() not in text
     assert crypto.Keypair(seed).public_key.hex() in text
+
+
+def test_address_cache_gives_the_same_answer_for_every_kind_of_bytes() -> None:
+    key = bytes(range(32))
+    expected = hashlib.sha256(b"ekklesia/address/v1" + key).digest()[:20]
+    assert crypto.address(key) == expected  # computed
+    assert crypto.address(key) == expected  # remembered
+    assert crypto.address(bytearray(key)) == expected  # unhashable: computed, not looked up
+    assert crypto.address(memoryview(key)) == expected
+
+
+def test_address_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crypto, "_ADDRESS_CACHE_MAX", 8)
+    monkeypatch.setattr(crypto, "_addresses", {})
+    keys = [i.to_bytes(32, "big") for i in range(50)]
+    for k in keys:
+        assert crypto.address(k) == hashlib.sha256(b"ekklesia/address/v1" + k).digest()[:20]
+        assert len(crypto._addresses) <= 8
