@@ -6,7 +6,11 @@ against an `Overlay`: reads fall through to the committed store, writes stay in
 the overlay, and `write_set()` hands the caller one sorted batch to apply
 atomically (and to hash into the app hash).
 
-Keys and values are bytes; keys order as unsigned bytes (LevelDB's default).
+Keys and values are bytes; keys order as unsigned bytes (LevelDB's default). An
+overlay may also hold a record as a wire struct (`put_record`), encoded only when
+someone reads its bytes: the sender of every tx is written two or three times per
+block (nonce, fee, amount) and read back as the struct it was, so encoding each
+write cost more than the writes themselves.
 """
 
 from __future__ import annotations
@@ -15,8 +19,14 @@ import bisect
 from collections.abc import Iterator
 from typing import Protocol
 
+from protocol.wire import Struct
+
 # A write set: (key, value) pairs sorted by key; value None means delete.
 WriteSet = list[tuple[bytes, bytes | None]]
+
+
+def _raw(value: bytes | Struct | None) -> bytes | None:
+    return value.encode() if isinstance(value, Struct) else value
 
 
 class KVReader(Protocol):
@@ -74,21 +84,37 @@ class Overlay:
 
     def __init__(self, base: KVReader) -> None:
         self.base = base
-        self._writes: dict[bytes, bytes | None] = {}
+        self._writes: dict[bytes, bytes | Struct | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self._writes:
-            return self._writes[key]
-        return self.base.get(key)
+        return _raw(self.get_record(key))
+
+    def get_record(self, key: bytes) -> bytes | Struct | None:
+        """What `key` holds: bytes, or the struct a `put_record` left (not encoded)."""
+        kv: KVReader = self
+        while type(kv) is Overlay:  # iterative: a tx's overlay sits on the block's
+            writes = kv._writes
+            if key in writes:
+                return writes[key]
+            kv = kv.base
+        return kv.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
         self._writes[key] = value
+
+    def put_record(self, key: bytes, record: Struct) -> None:
+        """Write `record`, whose encoding is the value; the encoding is made on demand."""
+        self._writes[key] = record
+
+    def records(self) -> list[Struct]:
+        """The structs written with `put_record` and still held as such."""
+        return [v for v in self._writes.values() if isinstance(v, Struct)]
 
     def delete(self, key: bytes) -> None:
         self._writes[key] = None
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        mine = sorted((k, v) for k, v in self._writes.items() if k.startswith(prefix))
+        mine = sorted((k, _raw(v)) for k, v in self._writes.items() if k.startswith(prefix))
         base = iter(list(self.base.scan(prefix)))
         j = 0
         nxt = next(base, None)
@@ -106,7 +132,7 @@ class Overlay:
                 nxt = next(base, None)
 
     def write_set(self) -> WriteSet:
-        return sorted(self._writes.items())
+        return sorted((k, _raw(v)) for k, v in self._writes.items())
 
     def merge_into_parent(self) -> None:
         """Push these writes into the base, which must itself be an Overlay."""

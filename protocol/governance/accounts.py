@@ -20,7 +20,7 @@ from protocol.crypto import ADDRESS_LEN
 from protocol.errors import InvariantViolation
 from protocol.governance import keys
 from protocol.governance.codes import Code, TxFailed
-from protocol.governance.context import Ctx, decode, load, need, remember, save
+from protocol.governance.context import Ctx, decode, load, need, save
 from protocol.kv import KVReader, Overlay
 from protocol.wire import U64, Bytes, Optional, Str, Struct
 
@@ -61,8 +61,11 @@ class Transfer(Struct):
 
 
 def get_account(kv: KVReader, address: bytes) -> Account:
-    raw = kv.get(keys.account(address))
-    return EMPTY if raw is None else decode(Account, raw)
+    key = keys.account(address)
+    rec = kv.get_record(key) if isinstance(kv, Overlay) else kv.get(key)
+    if rec is None:
+        return EMPTY
+    return rec if type(rec) is Account else decode(Account, rec)  # type: ignore[arg-type]
 
 
 def put_account(kv: Overlay, address: bytes, acct: Account) -> None:
@@ -71,9 +74,7 @@ def put_account(kv: Overlay, address: bytes, acct: Account) -> None:
     if acct == EMPTY:
         kv.delete(keys.account(address))  # an untouched account is not stored
     else:
-        raw = acct.encode()
-        remember(raw, acct)  # ints, bytes and None only
-        kv.put(keys.account(address), raw)
+        kv.put_record(keys.account(address), acct)  # encoded once, in the block's write set
 
 
 def resolve(kv: KVReader, address: bytes) -> tuple[bytes, Account]:

@@ -24,7 +24,7 @@ from protocol.errors import DecodeError, ValidationError
 from protocol.governance import apphash, evidence, identity, keys, proposals, unions
 from protocol.governance.accounts import Account, get_account, put_account, to_treasury
 from protocol.governance.codes import Code, TxFailed, clip
-from protocol.governance.context import Ctx, Event, decode, load_u64, need
+from protocol.governance.context import Ctx, Event, decode, load_u64, need, remember
 from protocol.governance.genesis import ChainInfo
 from protocol.governance.kinds import KINDS, Kind
 from protocol.governance.params import Params
@@ -164,6 +164,8 @@ def apply_block(state: KVReader, block: Block, *, cache: VerifyCache | None = No
     kv.put(keys.META_TIME, keys.u64(h.time_ms))
     new_hash = apphash.chain(apphash.app_hash(kv), h.height, kv.write_set())
     kv.put(keys.META_APP_HASH, new_hash)
+    for rec in kv.records():  # the next block reads these back from the store's bytes
+        remember(rec.encode(), rec)
     return BlockResult(h.height, kv.write_set(), results, tuple(c.events), new_hash)
 
 
