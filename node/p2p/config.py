@@ -78,6 +78,9 @@ class NetworkConfig:
     # cache verified signed peer records (each pubsub RPC carries one, and py-libp2p
     # re-verifies it every time); see node.p2p.record_cache
     cache_signed_records: bool = True
+    # credit a yamux stream's receive window once half of it is consumed, not after
+    # every read (py-libp2p sent 3-4 frames back per pubsub message); node.p2p.yamux_credit
+    yamux_credit_hysteresis: bool = True
 
     # request/response
     request_timeout: float = 10.0  # default for Network.request()

@@ -42,7 +42,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from . import record_cache
+from . import record_cache, yamux_credit
 from .config import DEFAULT_PENALTIES, NetworkConfig, TopicKind, topic_name
 from .errors import ListenAddressInUse, NetworkNotRunning, PayloadTooLarge, PeerUnavailable
 from .keys import load_or_create_node_key
@@ -271,6 +271,8 @@ class Network:
             _check_listen_address_free(addr)
         if cfg.cache_signed_records:
             record_cache.install()
+        if cfg.yamux_credit_hysteresis:
+            yamux_credit.install()
         host = new_host(
             key_pair=self._key_pair,
             sec_opt={
@@ -761,6 +763,7 @@ class Network:
         out["peers"] = len(self.peers())
         out["peers_blocked"] = len(self._blocked)
         out["record_cache_hits"], out["record_cache_misses"] = record_cache.counts()
+        out["yamux_window_updates"], out["yamux_reads_uncredited"] = yamux_credit.counts()
         return out
 
     # ================================================================== internals
