@@ -89,6 +89,7 @@ def test_a_sender_keeps_at_least_half_a_window_while_the_reader_reads(installed)
     # What the sender may still send: its window minus what it has sent, plus credit.
     assert Y.DEFAULT_WINDOW_SIZE - consumed + credited >= Y.DEFAULT_WINDOW_SIZE // 2
     assert len(conn.frames) <= consumed // (Y.DEFAULT_WINDOW_SIZE // 2)
+    assert stream.recv_window >= Y.DEFAULT_WINDOW_SIZE // 2  # what the receiver grants matches
 
 
 def test_unpatched_py_libp2p_credits_every_read() -> None:
