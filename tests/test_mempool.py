@@ -155,3 +155,38 @@ def test_only_this_nodes_own_submissions_are_reoffered_when_they_stay_pending():
     assert pool.stale(4_000, 3_000, 100) == mine
     assert pool.stale(4_500, 3_000, 100) == []  # marked offered at 4,000
     assert pool.stale(7_000, 3_000, 1) == mine[:1]  # at most `limit` per call
+
+
+def test_the_seen_cache_remembers_the_last_txs_within_its_bound():
+    from protocol.mempool import _Recent
+
+    recent = _Recent(capacity=10)
+    keys = [bytes([i]) * 32 for i in range(40)]
+    for i, k in enumerate(keys):
+        recent.add(k)
+        assert k in recent
+        # The last capacity/2 always stay; never more than capacity are held.
+        assert all(keys[j] in recent for j in range(max(0, i - 4), i + 1))
+        assert len(recent) <= 10
+    assert keys[0] not in recent and keys[25] not in recent
+    recent.add(keys[39])  # adding again counts once
+    assert len(recent) <= 10
+
+
+def test_a_committed_tx_echoed_later_is_still_a_duplicate_within_the_bound():
+    chain = Chain()
+    pool = make_pool(chain, seen_cache=4)
+    t = tx(2, 0)
+    assert pool.add(t).accepted
+    chain.commit([t])
+    pool.update([t])
+    assert pool.add(t).reason == "duplicate transaction"
+    # Four more txs pass through: the echo's hash has aged out of the bound, and the
+    # nonce check (committed state) refuses it instead.
+    later = [tx(3, n) for n in range(4)]
+    for x in later:
+        assert pool.add(x).accepted
+    chain.commit(later)
+    pool.update(later)
+    again = pool.add(t)
+    assert not again.accepted and "nonce 0" in again.reason
