@@ -95,10 +95,11 @@ STALE_HEIGHTS = 2  # consensus gossip this far below our height is ignored, not 
 # between chunks: a 2,000-tx batch admitted in one go held consensus, timers and the
 # API for 0.4-0.9 s.
 ADMIT_CHUNK = 128
-# ~200 B each (41 MB at the library's 200,000). A block's txs are the mempool's own
-# instances, which remember their check, so the cache serves votes, pulled proposals
-# and synced blocks: 50,000 is 25 s of transactions at 2,000 tx/s.
-VERIFY_CACHE_ENTRIES = 50_000
+# ~250 B each with its OrderedDict node (41 MB at the library's 200,000). A block's txs
+# are the mempool's own instances, which remember their check, so the cache serves
+# votes, pulled proposals and synced blocks: 20,000 is 10 s of transactions at 2,000
+# tx/s (50,000 held 9 MB more under overload).
+VERIFY_CACHE_ENTRIES = 20_000
 BATCH_BASE_NODES = 4  # mempool.batch_ms is the tx batch interval for a network of this many nodes
 DECODED_KEEP = 64  # gossip decoded by the topic validator, waiting for its consumer
 BUSY_REASON = "node busy: its mempool is above mempool.high_water_txs; retry later"
