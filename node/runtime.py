@@ -41,7 +41,7 @@ from node.p2p import (
     Verdict,
     rate_limits_from,
 )
-from node.storage import NodeStore, TxResult
+from node.storage import NodeStore
 from node.sync import Syncer
 from node.timers import Timers
 from node.verifypool import VerifyPool
@@ -377,7 +377,7 @@ class Node:
         store = self.store
         assert store is not None
         block, result = a.block, a.result
-        results = [TxResult(r.code, r.info) for r in result.tx_results]
+        results = result.tx_results  # read for code and info, as node.storage.TxOutcome
         exec_s = time.perf_counter() - self._exec_started
         t = time.perf_counter()
         # A block from block sync is already final network-wide: losing it in a crash

@@ -5,7 +5,7 @@ is reported instead of half-read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, NamedTuple
+from typing import Annotated, NamedTuple, Protocol
 
 from protocol.limits import MAX_CHAIN_ID
 from protocol.wire import HASH, U32, U64, Str, Struct
@@ -40,6 +40,17 @@ class TxLocation(Struct):
     index: Annotated[int, U32]
     code: Annotated[int, U32]
     info: Annotated[str, Str(MAX_TX_INFO)]
+
+
+class TxOutcome(Protocol):
+    """What `NodeStore.commit_block` reads of a transaction's outcome (the governance
+    state machine's own results qualify: no copy per tx)."""
+
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def info(self) -> str: ...
 
 
 class TxResult(NamedTuple):
