@@ -93,6 +93,10 @@ class Tx(Struct):
         signers = [c.signer for c in self.cosignatures]
         return codec.pack_tree([self.chain_id, self.sender, self.nonce, self.kind, self.body, signers])
 
+    def sign_message(self) -> bytes:
+        """The exact bytes the sender and every co-signer sign (`crypto.sign_bytes`)."""
+        return crypto.sign_bytes(self.chain_id, crypto.KIND_TX, self.signing_payload())
+
     @property
     def hash(self) -> bytes:
         return self.digest()
@@ -124,7 +128,7 @@ class Tx(Struct):
         chain_id = self.chain_id
         if self._verified(chain_id):
             return True
-        message = crypto.sign_bytes(chain_id, crypto.KIND_TX, self.signing_payload())
+        message = self.sign_message()
         if not crypto.verify_message(self.sender, message, self.signature, cache):
             return False
         for c in self.cosignatures:
@@ -136,7 +140,7 @@ class Tx(Struct):
     def signature_checks(self) -> list[tuple[bytes, bytes, bytes]]:
         """(public key, sign bytes, signature) of the sender and every co-signer: what
         `verify_signatures` checks, for a host that verifies elsewhere (another process)."""
-        message = crypto.sign_bytes(self.chain_id, crypto.KIND_TX, self.signing_payload())
+        message = self.sign_message()
         return [(self.sender, message, self.signature)] + [
             (c.signer, message, c.signature) for c in self.cosignatures
         ]
