@@ -11,7 +11,9 @@ nodes up, several on fewer nodes (a lone validator is not fed by a single client
 
 Submission (`run_step`): one task per client stream POSTs its batches to
 `/v1/txs/batch` at their scheduled times, one request at a time per stream (so
-nonces arrive in order). Open loop: if a node answers slowly, the batches that fell due meanwhile
+nonces arrive in order), over its own kept-alive connection (`bench.http11`: the
+generator shares the CPU with the nodes it measures, and httpx cost it ~1 ms per
+request). Open loop: if a node answers slowly, the batches that fell due meanwhile
 are merged into the next request (≤ 2,000 txs) — the offered rate does not drop
 with the system under test, and the **submit time of a tx is the scheduled time
 of its batch**, not the moment it was finally sent (no coordinated omission).
@@ -47,13 +49,15 @@ import psutil
 import trio
 
 from bench.cluster import Cluster, account_key, metric
+from bench.http11 import Http11Connection, HttpError
 from protocol import crypto
 from protocol.governance.accounts import Transfer
 from protocol.messages import MAX_BATCH_TXS, MAX_TX_BATCH_BYTES
 from protocol.types import Tx
 
 TICK_S = 0.05
-MSGPACK = {"content-type": "application/msgpack"}
+MSGPACK = ((b"content-type", b"application/msgpack"),)
+SUBMIT_TARGET = "/v1/txs/batch?results=refused"
 
 
 # ---------------------------------------------------------------- pre-signed plans
@@ -292,9 +296,12 @@ async def run_step(
     t0 = time.time() + 0.1
 
     async def submit(i: int) -> None:
-        nonlocal http_errors, requests, busy_waits
         batches = plan.per_stream[i]
-        url = f"{cluster.procs[i % len(cluster.procs)].api}/v1/txs/batch"
+        async with Http11Connection(cluster.procs[i % len(cluster.procs)].api) as conn:
+            await stream(batches, conn)
+
+    async def stream(batches: list[Batch], conn: Http11Connection) -> None:
+        nonlocal http_errors, requests, busy_waits
         k = 0
         # A batch refused with 429 is sent again after Retry-After, ahead of everything
         # due since, as a client honouring backpressure does: pre-signed nonces must
@@ -322,8 +329,7 @@ async def run_step(
                 k += 1
             requests += 1
             try:
-                r = await http.post(url, params={"results": "refused"}, content=tx_batch_body(txs), headers=MSGPACK,
-                                    timeout=60.0)
+                r = await conn.request("POST", SUBMIT_TARGET, body=tx_batch_body(txs), headers=MSGPACK, timeout=60.0)
                 if r.status_code == 429:  # backpressure: the node refused the whole batch for now
                     if trio.current_time() > start + plan.duration:  # the step is over: give up
                         rejected["busy (HTTP 429)"] += len(hashes)
@@ -333,9 +339,9 @@ async def run_step(
                     carry = (txs, hashes)
                     await trio.sleep(float(r.headers.get("retry-after", "1")))
                     continue
-                body = r.json() if r.status_code == 200 else None
+                body = json.loads(r.body) if r.status_code == 200 else None
                 refused = {int(st["position"]): st for st in body["results"]} if body is not None else None
-            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            except (HttpError, ValueError, KeyError, TypeError):
                 refused = None
             if refused is None or body is None or body["accepted"] + body["rejected"] != len(hashes):
                 http_errors += 1
