@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 import trio
 
+from node import gc_tuning
 from node.cli import _emit_json, _Group, _home_option, _json_option, main
 from node.config import Config
 from node.home import Home
@@ -31,6 +32,7 @@ def start(home: Path | None) -> None:
     """Run the node daemon in the foreground."""
     from node.runtime import load_node  # imports libp2p (slow): only when a node runs
 
+    gc_tuning.configure()
     h = Home.resolve(home)
     config = Config.load(h)
     configure(config.node.log_level, config.node.log_format)
@@ -42,6 +44,8 @@ async def _run_until_signalled(node: object) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)  # type: ignore[attr-defined]
+            frozen = gc_tuning.freeze_startup()
+            node.log.debug("startup objects frozen", objects=frozen)  # type: ignore[attr-defined]
 
             async def watch() -> None:
                 count = 0
