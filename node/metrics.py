@@ -34,6 +34,7 @@ P2P_EVENTS = (
     "gossip_rejected",
     "gossip_ignored",
     "gossip_rate_limited",
+    "gossip_duplicates",  # copies of a message already validated, dropped unread by py-libp2p
     "gossip_validator_errors",
     "dials",
     "dial_failures",

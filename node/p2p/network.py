@@ -138,6 +138,7 @@ _COUNTERS = (
     "gossip_ignored",  # the validation callback said Verdict.IGNORE: dropped, no penalty
     "gossip_validator_errors",
     "gossip_rate_limited",  # over the forwarder's per-topic rate: dropped before validation
+    "gossip_duplicates",  # a copy of a message already validated, dropped as it was read
     "dials",
     "dial_failures",
     "connections_refused",
@@ -574,10 +575,19 @@ class Network:
             return
         original_push, kinds = marker
         original_run_task = manager.run_task
+        seen = getattr(pubsub, "seen_messages", None)
+        if seen is None or not hasattr(seen, "has"):
+            seen = None
 
         def run_task(async_fn: Any, *args: Any, **kwargs: Any) -> Any:
             if async_fn is push and len(args) == 2 and not kwargs:
                 if not self._admit_gossip(args[0], args[1], kinds):
+                    return None
+                # A copy of a message already validated (in a mesh of 4, two of every
+                # three arrive as relays): `push_msg` would drop it first thing, after
+                # a task and its bookkeeping. Counted against the forwarder's rate above.
+                if seen is not None and seen.has(message_id(args[1].data)):
+                    self._counters["gossip_duplicates"] += 1
                     return None
                 async_fn = original_push  # checked: skip the check in the wrapper
             return original_run_task(async_fn, *args, **kwargs)
