@@ -462,7 +462,8 @@ class ConsensusSection(_Section):
     timeout_precommit_delta_ms: int = _opt(500, "Added to the precommit timeout per round.", _int_range(0, 600_000))
     min_block_interval_ms: int = _opt(
         1000,
-        "Round 0 of a height starts no earlier than this long after the previous height was decided.",
+        "Round 0 of a height starts no earlier than this long after the previous height was decided "
+        "(the time of the block that decision makes: the median of its precommits' timestamps).",
         _int_range(0, 3_600_000),
     )
     create_empty_blocks: bool = _opt(

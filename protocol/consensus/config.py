@@ -24,8 +24,9 @@ class ConsensusConfig:
     timeout_precommit_ms: int = 1000
     timeout_precommit_delta_ms: int = 500
 
-    # Round 0 of a height starts no earlier than this long after this node decided
-    # the previous height. Deciding itself never waits.
+    # Round 0 of a height starts no earlier than this long after the previous height
+    # was decided: the new block's time (median precommit time), or this node's own
+    # decision if earlier. Deciding itself never waits.
     min_block_interval_ms: int = 1000
     # False: after an empty block, wait for TxsAvailable (or the interval below)
     # before starting the next height's round 0, so empty blocks never come back to back.

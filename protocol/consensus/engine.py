@@ -282,11 +282,20 @@ class Engine:
             raise InvariantViolation(str(exc)) from None
         h = self._h = _Height(ctx, start.last_commit, MessageLog(start.validators, self._config))
         cfg = self._config
-        # The minimum interval counts from this engine's own decision of the previous
-        # height; after a restart or block sync there is nothing to wait for.
+        # The minimum interval counts from when the previous height was decided: the
+        # new block's own time (the median of the precommits that decided it), or this
+        # engine's decision if that came first (a clock behind the others'). Counting
+        # from its own decision alone, a proposer whose loop was slow to see the
+        # precommits held every validator up by its delay on top of the interval (under
+        # load: heights of 2.3 s among heights of 0.8 s). After a restart or block sync
+        # there is nothing to wait for.
         base = h.wait_until = self._now
         if self._decided is not None and self._decided[0] == start.height - 1:
-            base = self._decided[1]
+            decided = self._decided[1]
+            if start.last_commit is not None:
+                decided = min(decided, block_time_ms(start.last_commit, ctx.last_validators,
+                                                     ctx.prev_block_time_ms))
+            base = decided
             h.wait_until = base + cfg.min_block_interval_ms
         h.need_txs = not cfg.create_empty_blocks and start.prev_block_empty
         h.txs_available = start.txs_available
