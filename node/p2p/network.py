@@ -575,9 +575,7 @@ class Network:
             return
         original_push, kinds = marker
         original_run_task = manager.run_task
-        seen = getattr(pubsub, "seen_messages", None)
-        if seen is None or not hasattr(seen, "has"):
-            seen = None
+        seen_has = getattr(getattr(pubsub, "seen_messages", None), "has", None)
 
         def run_task(async_fn: Any, *args: Any, **kwargs: Any) -> Any:
             if async_fn is push and len(args) == 2 and not kwargs:
@@ -586,7 +584,7 @@ class Network:
                 # A copy of a message already validated (in a mesh of 4, two of every
                 # three arrive as relays): `push_msg` would drop it first thing, after
                 # a task and its bookkeeping. Counted against the forwarder's rate above.
-                if seen is not None and seen.has(message_id(args[1].data)):
+                if seen_has is not None and seen_has(message_id(args[1].data)):
                     self._counters["gossip_duplicates"] += 1
                     return None
                 async_fn = original_push  # checked: skip the check in the wrapper

@@ -11,8 +11,10 @@ Write discipline, which is what makes crash recovery trivial:
   protocol.consensus.messages: losing a tail of the WAL costs progress, never
   safety). LevelDB's log is sequential, so the next synced write — a sign-state
   before a vote, a committed block — makes every earlier record durable too;
-- pending txs are stored in one synced batch per submission before the node acks
-  them, and forgotten in unsynced batches (a lost forget is redone after a restart);
+- pending txs are written in one batch per submission and made durable before the
+  node acks them — by that batch's own sync, or by a `flush` that serves every
+  submission stored before it (group commit) — and forgotten in unsynced batches (a
+  lost forget is redone after a restart);
 - pruning is separate, unsynced, and each chunk moves the prune base in the same
   batch as its deletions, so an interrupted prune leaves a consistent store.
 
