@@ -142,6 +142,13 @@ class LevelDBBackend:
       the error, when the last table block it reads is damaged. The marker key sorts
       after all data, so every scan is followed by a readable key (when plyvel does
       report the saved error) or misses the marker (and this backend reports it).
+    - no compression by default: what the node stores is mostly signatures, keys and
+      hashes, which snappy shrinks by ~13 % (31 vs 36 MB for a chain of 180,000 txs)
+      for 3.7× the CPU of writing and compacting them plain (1.19 vs 0.32 s). All
+      validators flush and compact the same blocks at the same moments, so that CPU
+      came in bursts on every node at once and stalled the height in progress.
+      Tables written compressed by an earlier version stay readable (LevelDB marks
+      compression per block).
     """
 
     def __init__(
@@ -152,6 +159,7 @@ class LevelDBBackend:
         cache_size: int = 32 * 1024 * 1024,
         max_open_files: int = 512,
         bloom_filter_bits: int = 10,
+        compression: str | None = None,
     ) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
@@ -174,6 +182,7 @@ class LevelDBBackend:
                 max_open_files=max_open_files,
                 # Point lookups by hash (h/, t/) are random; a filter saves most disk reads.
                 bloom_filter_bits=bloom_filter_bits,
+                compression=compression,  # None or "snappy"
             )
         except (plyvel.Error, OSError) as exc:
             raise _translate(exc, self.path, "opening") from None

@@ -323,6 +323,21 @@ def test_pruning_with_compaction_keeps_disk_use_flat(tmp_path: Path) -> None:
     store.close()
 
 
+def test_tables_are_written_uncompressed_unless_asked(tmp_path: Path) -> None:
+    """2 MB of zeros: snappy would make it a few KB; the default keeps it as it is
+    (the node's data — signatures, keys, hashes — barely compresses, see backend.py)."""
+    sizes = {}
+    for compression in (None, "snappy"):
+        path = tmp_path / str(compression)
+        backend = LevelDBBackend(path) if compression is None else LevelDBBackend(path, compression=compression)
+        backend.write([(b"s/%04d" % i, bytes(10_000)) for i in range(200)], sync=True)
+        backend.compact_range()
+        assert backend.get(b"s/0199") == bytes(10_000)
+        backend.close()
+        sizes[compression] = sum(p.stat().st_size for p in path.glob("*.ldb"))
+    assert sizes[None] > 2_000_000 and sizes["snappy"] < 200_000, sizes
+
+
 def _last_data_block_end(table: Path) -> int:
     """Offset just past the last data block's contents in an SST written without a
     filter block: the footer's metaindex handle points right after that block's
