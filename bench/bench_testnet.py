@@ -251,7 +251,7 @@ def analyse(steps: list[dict[str, Any]]) -> dict[str, Any]:
 def step_table(title: str, steps: list[dict[str, Any]]) -> Table:
     t = Table(title=title, title_style="bold")
     cols = ["offered", "committed", "p50", "p95", "p99", "blocks/s", "tx/block", "rounds/h", "msgs/h",
-            "wire B/tx", "CPU % (nodes)", "gen CPU", "other CPU", "RSS max", "refused", "uncommitted"]
+            "wire B/tx", "CPU % (nodes)", "gen CPU", "other CPU", "RSS max (anon)", "refused", "uncommitted"]
     for c in cols:
         t.add_column(c, justify="right")
     for s in steps:
@@ -263,11 +263,18 @@ def step_table(title: str, steps: list[dict[str, Any]]) -> Table:
             f"{s['consensus_msgs_per_height_out']:.1f}" if s["consensus_msgs_per_height_out"] else "-",
             f"{s['wire_bytes_per_tx']:,.0f}" if s["wire_bytes_per_tx"] else "-",
             "/".join(f"{c:.0f}" for c in s["cpu_pct"]), f"{s['generator_cpu_pct']:.0f}%",
-            f"{s['other_cpu_pct']:.0f}%", f"{s['rss_mb_max']:.0f} MB" if s["rss_mb_max"] else "-",
+            f"{s['other_cpu_pct']:.0f}%", _rss(s),
             f"{refused:,}" if refused else "0",
             f"{s['admitted'] - s['committed']:,}",
         )
     return t
+
+
+def _rss(s: dict[str, Any]) -> str:
+    if not s["rss_mb_max"]:
+        return "-"
+    anon = [a for a in s.get("rss_anon_mb") or [] if a is not None]
+    return f"{s['rss_mb_max']:.0f} MB" + (f" ({max(anon):.0f})" if anon else "")
 
 
 def growth_table(series: list[dict[str, Any]]) -> Table:

@@ -166,6 +166,16 @@ class NodeProc:
         except psutil.Error:
             return float("nan")
 
+    def memory_mb(self) -> tuple[float, float]:
+        """(RSS, its anonymous part). The rest is file-backed: shared libraries and the
+        pages of LevelDB tables the node has memory-mapped and read (a compaction reads
+        its whole input that way; those pages are clean and the kernel may drop them)."""
+        try:
+            m = self.ps.memory_info()
+            return float(m.rss) / 2**20, float(m.rss - m.shared) / 2**20
+        except psutil.Error:
+            return float("nan"), float("nan")
+
 
 def start_node(node: TestnetNode, env: Mapping[str, str] | None = None, python_args: Sequence[str] = ()) -> NodeProc:
     """`python [python_args] -m node start --home <home>`; `python_args` e.g. ("-m", "cProfile", "-o", f)."""
@@ -251,6 +261,9 @@ class Cluster:
 
     def rss(self) -> list[float]:
         return [p.rss_mb() for p in self.procs]
+
+    def memory(self) -> list[tuple[float, float]]:
+        return [p.memory_mb() for p in self.procs]
 
     def wire_bytes(self) -> int | None:
         return p2p_tcp_bytes(self.p2p_ports)

@@ -240,6 +240,7 @@ class StepRaw:
     gen_cpu: float
     machine_busy_s: float  # all processes on the machine, CPU seconds during the window
     rss: list[list[float]]  # samples per node
+    rss_anon: list[list[float]]  # the anonymous part of each sample (cluster.NodeProc.memory_mb)
     probes: list[float]  # GET /v1/status response times (s)
     metrics0: list[dict[str, float]]
     metrics1: list[dict[str, float]]
@@ -249,10 +250,11 @@ class StepRaw:
     busy_waits: int = 0  # 429 answers: the generator waited Retry-After and sent the batch again
 
 
-async def _sampler(cluster: Cluster, rss: list[list[float]], stop: trio.Event) -> None:
+async def _sampler(cluster: Cluster, rss: list[list[float]], anon: list[list[float]], stop: trio.Event) -> None:
     while not stop.is_set():
-        for i, v in enumerate(cluster.rss()):
-            rss[i].append(v)
+        for i, (total, anonymous) in enumerate(cluster.memory()):
+            rss[i].append(total)
+            anon[i].append(anonymous)
         with trio.move_on_after(1.0):
             await stop.wait()
 
@@ -283,6 +285,7 @@ async def run_step(
     busy_waits = 0
     requests = 0
     rss: list[list[float]] = [[] for _ in cluster.procs]
+    rss_anon: list[list[float]] = [[] for _ in cluster.procs]
     probes: list[float] = []
     me = psutil.Process()
     stop_sampling = trio.Event()
@@ -357,7 +360,7 @@ async def run_step(
                     tracker.forget([h])
 
     async with trio.open_nursery() as n:
-        n.start_soon(_sampler, cluster, rss, stop_sampling)
+        n.start_soon(_sampler, cluster, rss, rss_anon, stop_sampling)
         n.start_soon(_prober, http, cluster, probes, stop_sampling)
         async with trio.open_nursery() as senders:
             for i in range(len(plan.per_stream)):
@@ -379,7 +382,7 @@ async def run_step(
             await trio.sleep(0.25)
     await trio.sleep(0.3)  # let the last fetched block land
     return StepRaw(plan, t0, t_end, time.time(), admitted, rejected, http_errors, lags, requests, cpu0, cpu1,
-                   g1 - g0, m1 - m0, rss, probes, metrics0, metrics1, wire0, wire1, cluster.dead(),
+                   g1 - g0, m1 - m0, rss, rss_anon, probes, metrics0, metrics1, wire0, wire1, cluster.dead(),
                    busy_waits=busy_waits)
 
 
@@ -459,6 +462,7 @@ def summarize(raw: StepRaw, tracker: Tracker, *, warmup_s: float) -> dict[str, A
     n_nodes = len(raw.cpu0)
     cpu_pct = [round(100 * (c1 - c0) / window, 1) for c0, c1 in zip(raw.cpu0, raw.cpu1, strict=True)]
     rss_max = [round(max(s), 1) if s else None for s in raw.rss]
+    anon_max = [round(max(s), 1) if s else None for s in raw.rss_anon]
 
     def delta(name: str, **labels: str) -> float:
         return sum(metric(m1, name, **labels) - metric(m0, name, **labels)
@@ -514,6 +518,8 @@ def summarize(raw: StepRaw, tracker: Tracker, *, warmup_s: float) -> dict[str, A
         "other_cpu_pct": round(max(0.0, 100 * (raw.machine_busy_s - raw.gen_cpu) / window - sum(cpu_pct)), 1),
         "rss_mb_max": max((r for r in rss_max if r is not None), default=None),
         "rss_mb": rss_max,
+        # without file-backed pages (libraries, LevelDB's memory-mapped tables)
+        "rss_anon_mb": anon_max,
         "wire_bytes": wire,
         "wire_bytes_per_tx": round(wire / per_tx, 1) if wire is not None and committed_in_window else None,
         "wire_bytes_per_height": round(wire / dh, 1) if wire is not None and dh else None,
