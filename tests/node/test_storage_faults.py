@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -336,6 +337,22 @@ def test_tables_are_written_uncompressed_unless_asked(tmp_path: Path) -> None:
         backend.close()
         sizes[compression] = sum(p.stat().st_size for p in path.glob("*.ldb"))
     assert sizes[None] > 2_000_000 and sizes["snappy"] < 200_000, sizes
+
+
+def test_the_memtable_becomes_a_table_before_it_holds_9_mib(tmp_path: Path) -> None:
+    """The write buffer bounds two things at once (see backend.py): the memory of the
+    memtable (and of the one being flushed), and the size of the level-0 tables, four
+    of which a compaction later reads through memory-mapped files."""
+    path = tmp_path / "db"
+    backend = LevelDBBackend(path)
+    for chunk in range(9):  # 9 MiB of distinct keys, 1 MiB per batch
+        backend.write([(b"t/%02d%05d" % (chunk, i), os.urandom(1024)) for i in range(1024)], sync=False)
+    deadline = time.monotonic() + 20  # the flush runs on LevelDB's own thread
+    while not list(path.glob("*.ldb")):
+        assert time.monotonic() < deadline, "9 MiB written and still no table: the write buffer is larger"
+        time.sleep(0.01)
+    assert backend.get(b"t/0801023") is not None
+    backend.close()
 
 
 def _last_data_block_end(table: Path) -> int:
