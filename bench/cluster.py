@@ -161,10 +161,7 @@ class NodeProc:
             return float("nan")
 
     def rss_mb(self) -> float:
-        try:
-            return float(self.ps.memory_info().rss) / 2**20
-        except psutil.Error:
-            return float("nan")
+        return self.memory_mb()[0]
 
     def memory_mb(self) -> tuple[float, float]:
         """(RSS, its anonymous part). The rest is file-backed: shared libraries and the
@@ -258,9 +255,6 @@ class Cluster:
 
     def cpu(self) -> list[float]:
         return [p.cpu_s() for p in self.procs]
-
-    def rss(self) -> list[float]:
-        return [p.rss_mb() for p in self.procs]
 
     def memory(self) -> list[tuple[float, float]]:
         return [p.memory_mb() for p in self.procs]
